@@ -1,0 +1,56 @@
+"""The application: ``create_app()`` for tests and tools, ``app`` for ``gunicorn app:app``.
+
+Serves every bot defined in ``handlers/`` (or those ``BOTS`` names), with settings from the
+environment and ``.env``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from dotenv import load_dotenv
+from flask import Flask
+
+from bots import Bot, ConfigError
+from bots.config import selected_bots
+from bots.discovery import find_bots, select
+from bots.server import make_app
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. ``config`` overrides the environment; besides settings it may hold
+    ``BOTS`` (a list of ``Bot`` objects instead of names), ``HANDLERS`` (the package to search),
+    ``ENVIRON`` (a mapping used instead of ``os.environ``), ``DOTENV`` (False: do not read ``.env``),
+    ``EXECUTOR`` and ``GRAPH_SESSION_FACTORY`` (the test kit's hooks)."""
+    config = dict(config or {})
+    if config.pop("DOTENV", True):
+        load_dotenv(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".env"))
+    environ = config.pop("ENVIRON", os.environ)
+    executor = config.pop("EXECUTOR", None)
+    session_factory = config.pop("GRAPH_SESSION_FACTORY", None)
+    package = config.pop("HANDLERS", "handlers")
+    bots = config.pop("BOTS", None)
+    env = {**environ, **{key: str(value) for key, value in config.items()}}
+    if isinstance(bots, (list, tuple)) and all(isinstance(bot, Bot) for bot in bots):
+        chosen = list(bots)
+    else:
+        if bots is not None:
+            env["BOTS"] = bots if isinstance(bots, str) else ",".join(bots)
+        chosen = select(find_bots(package), selected_bots(env), package)
+    return make_app(chosen, env, executor=executor, session_factory=session_factory)
+
+
+def __getattr__(name: str) -> Flask:
+    """``app`` is built on first use, so importing ``create_app`` never needs the settings."""
+    if name != "app":
+        raise AttributeError(name)
+    try:
+        application = create_app()
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(3) from None
+    globals()["app"] = application
+    return application

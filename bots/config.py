@@ -1,0 +1,145 @@
+"""Settings from the environment: one prefix per bot (``HELPDESK_APP_SECRET``) and a few globals.
+
+Read when the app is created, never at import, so a bot module imports without its secrets.
+A missing or malformed value raises :class:`ConfigError` naming the variable, never the value
+of a secret.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from . import notices
+from .errors import ConfigError
+
+DEFAULT_GRAPH_API_URL = "https://graph.workplace.com"
+PROOF_MODES = ("timed", "classic", "off")
+_SECRET = re.compile(r"[\x21-\x7e]{8,}")
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    """One bot's credentials, as the Admin Panel shows them."""
+
+    name: str
+    app_secret: str
+    access_token: str
+    verify_token: str
+    app_id: str | None = None
+    app_secret_previous: str | None = None
+    appsecret_proof: str = "timed"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Secrets a delivery may be signed with: the current one, then one being rotated out."""
+        if self.app_secret_previous:
+            return (self.app_secret, self.app_secret_previous)
+        return (self.app_secret,)
+
+    def __repr__(self) -> str:
+        return f"BotSettings(name={self.name!r}, app_id={self.app_id!r}, secrets=<hidden>)"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Settings shared by every bot this server runs."""
+
+    graph_api_url: str = DEFAULT_GRAPH_API_URL
+    max_body_bytes: int = 1024 * 1024
+    workers: int = 8
+    queue_limit: int = 10_000
+    dedupe_ttl_seconds: int = 36 * 3600
+    dedupe_max_keys: int = 200_000
+    graph_timeout_seconds: float = 10.0
+
+
+def bot_settings(name: str, env: Mapping[str, str]) -> BotSettings:
+    """Read and check the settings of bot ``name`` from ``env``."""
+    prefix = name.upper()
+
+    def required_secret(suffix: str) -> str:
+        variable = f"{prefix}_{suffix}"
+        value = env.get(variable)
+        if value is None:
+            raise ConfigError(variable, notices.MISSING_SETTING.format(bot=name))
+        return _secret(variable, value, name)
+
+    def optional(suffix: str) -> tuple[str, str | None]:
+        variable = f"{prefix}_{suffix}"
+        value = env.get(variable)
+        return variable, (value.strip() or None) if value is not None else None
+
+    id_var, app_id = optional("APP_ID")
+    if app_id is not None and not app_id.isdigit():
+        raise ConfigError(id_var, notices.APP_ID_SHAPE)
+    prev_var, previous = optional("APP_SECRET_PREVIOUS")
+    if previous is not None:
+        previous = _secret(prev_var, previous, name)
+    proof_var, proof = optional("APPSECRET_PROOF")
+    proof = (proof or "timed").lower()
+    if proof not in PROOF_MODES:
+        raise ConfigError(proof_var, notices.CHOICE_SHAPE.format(choices=", ".join(PROOF_MODES), value=proof))
+    return BotSettings(
+        name=name,
+        app_secret=required_secret("APP_SECRET"),
+        access_token=required_secret("ACCESS_TOKEN"),
+        verify_token=required_secret("VERIFY_TOKEN"),
+        app_id=app_id,
+        app_secret_previous=previous,
+        appsecret_proof=proof,
+    )
+
+
+def server_settings(env: Mapping[str, str]) -> ServerSettings:
+    """Read and check the server-wide settings from ``env``; defaults fill what is absent."""
+    defaults = ServerSettings()
+    return ServerSettings(
+        graph_api_url=_url("GRAPH_API_URL", env.get("GRAPH_API_URL", defaults.graph_api_url)),
+        max_body_bytes=_int(env, "WEBHOOK_MAX_BYTES", defaults.max_body_bytes, 1024, 64 * 1024 * 1024),
+        workers=_int(env, "HANDLER_THREADS", defaults.workers, 1, 256),
+        queue_limit=_int(env, "HANDLER_QUEUE_LIMIT", defaults.queue_limit, 1, 10_000_000),
+        dedupe_ttl_seconds=_int(env, "DEDUPE_TTL_SECONDS", defaults.dedupe_ttl_seconds, 1, 30 * 86400),
+        dedupe_max_keys=_int(env, "DEDUPE_MAX_KEYS", defaults.dedupe_max_keys, 1, 100_000_000),
+        graph_timeout_seconds=_int(env, "GRAPH_TIMEOUT_SECONDS", 10, 1, 120),
+    )
+
+
+def selected_bots(env: Mapping[str, str]) -> list[str] | None:
+    """The names in ``BOTS`` (comma-separated), or None when every bot is served."""
+    raw = env.get("BOTS", "").strip()
+    if not raw:
+        return None
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def _secret(variable: str, value: str, bot: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ConfigError(variable, notices.EMPTY_SETTING.format(bot=bot))
+    if not _SECRET.fullmatch(value):
+        raise ConfigError(variable, notices.SECRET_SHAPE)
+    return value
+
+
+def _url(variable: str, value: str) -> str:
+    value = value.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(variable, notices.URL_SHAPE.format(value=value))
+    return value
+
+
+def _int(env: Mapping[str, str], variable: str, default: int, low: int, high: int) -> int:
+    raw = env.get(variable)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(variable, notices.INT_SHAPE.format(low=low, high=high, value=raw)) from None
+    if not low <= value <= high:
+        raise ConfigError(variable, notices.INT_SHAPE.format(low=low, high=high, value=raw))
+    return value

@@ -1,0 +1,248 @@
+"""From raw bytes to typed events: decode, check the envelope, split it into items, type each item.
+
+Pure functions with no I/O, shared by the webhook blueprint, the test kit and the benchmarks.
+Bad input raises :class:`WebhookError` (400) naming the field, as ``entry[0].changes[1].value``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from marshmallow import Schema, ValidationError
+
+from . import events as ev
+from . import notices
+from . import schemas as sc
+from .errors import WebhookError
+
+logger = logging.getLogger("bots")
+
+_ENVELOPE = sc.EnvelopeSchema()
+_MESSAGING = sc.MessagingSchema()
+_reported_unknown: set[tuple[str, str]] = set()
+
+
+def decode(body: bytes) -> dict:
+    """The JSON object in ``body``; 400 when it is not UTF-8, not JSON, or not an object."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WebhookError(400, f"body is not UTF-8 (byte {exc.start})") from None
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise WebhookError(400, f"body is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise WebhookError(400, "body must be a JSON object with 'object' and 'entry'")
+    return document
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One ``messaging`` or ``changes`` item of a delivery, untyped: the unit that is queued.
+
+    Plain JSON values only, so a durable inbox can store it as it is; :func:`load_event` types it.
+    """
+
+    object: str
+    entry_id: str | None
+    time: float | None
+    kind: str  # "messaging" or "changes"
+    data: dict
+    path: str
+
+    def to_dict(self) -> dict:
+        """The item as JSON-ready data."""
+        return {"object": self.object, "entry_id": self.entry_id, "time": self.time,
+                "kind": self.kind, "data": self.data, "path": self.path}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Item:
+        """The inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+    @property
+    def conversation_key(self) -> str:
+        """Items with the same key are one conversation (a chat thread, a 1:1 sender, a post's
+        comments) and are handled in the order they arrived."""
+        data = self.data
+        if self.kind == "messaging":
+            thread = data.get("thread")
+            if isinstance(thread, dict) and thread.get("id"):
+                return f"thread:{thread['id']}"
+            sender = data.get("sender")
+            return f"user:{sender.get('id') if isinstance(sender, dict) else None}"
+        value = data.get("value")
+        if isinstance(value, dict) and (post := value.get("post_id") or value.get("comment_id")):
+            return f"post:{post}"
+        return f"{self.object}:{self.entry_id}"
+
+
+def parse(body: bytes) -> tuple[str, list[Item]]:
+    """Decode ``body``, check the envelope and return its object and every item of every entry.
+
+    Raises :class:`WebhookError` (400) when the body is not an envelope; the items themselves are
+    typed later, by :func:`load_event`.
+    """
+    envelope = _load(_ENVELOPE, decode(body), "")
+    topic = envelope["object"]
+    items: list[Item] = []
+    for index, entry in enumerate(envelope["entry"]):
+        entry_id, time = entry.get("id"), entry.get("time")
+        for i, data in enumerate(entry.get("messaging") or ()):
+            items.append(Item(topic, entry_id, time, "messaging", data, f"entry[{index}].messaging[{i}]"))
+        for i, data in enumerate(entry.get("changes") or ()):
+            items.append(Item(topic, entry_id, time, "changes", data, f"entry[{index}].changes[{i}]"))
+    return topic, items
+
+
+def load_event(item: Item) -> ev.Event:
+    """The typed event for ``item``; 400-style :class:`WebhookError` naming the field when malformed."""
+    entry = {"id": item.entry_id, "time": item.time}
+    if item.kind == "messaging":
+        return messaging_event(item.object, entry, item.data, item.path)
+    return change_event(item.object, entry, item.data, item.path)
+
+
+def messaging_event(topic: str, entry: dict, item: dict, path: str = "") -> ev.MessagingEvent:
+    """One ``messaging`` item as a typed event."""
+    data = _load(_MESSAGING, item, path)
+    sender = data["sender"]
+    common = {
+        "object": topic,
+        "raw": item,
+        "entry_id": entry.get("id"),
+        "time": entry.get("time"),
+        "community_id": (sender.get("community") or {}).get("id"),
+        "sender_id": sender["id"],
+        "recipient_id": (data.get("recipient") or {}).get("id"),
+        "thread_id": (data.get("thread") or {}).get("id"),
+        "timestamp": data.get("timestamp"),
+    }
+    if (message := data.get("message")) is not None:
+        return _message(message, common)
+    if (postback := data.get("postback")) is not None:
+        return ev.Postback(field="messaging_postbacks", mid=postback.get("mid"), text=postback.get("title"),
+                           title=postback.get("title"), payload=postback.get("payload"), **common)
+    if (delivery := data.get("delivery")) is not None:
+        return ev.Delivery(field="message_deliveries", mids=delivery.get("mids") or [],
+                           watermark=delivery.get("watermark"), **common)
+    if (read := data.get("read")) is not None:
+        return ev.Read(field="message_reads", watermark=read.get("watermark"), **common)
+    other = next((key for key in item if key not in _MESSAGING.fields), "messaging")
+    _report_unknown(topic, other)
+    return ev.MessagingEvent(field=other, **common)
+
+
+def change_event(topic: str, entry: dict, change: dict, path: str = "") -> ev.Change:
+    """One ``changes`` item as a typed event; unknown topics and fields become a plain ``Change``."""
+    data = _load(sc.ChangeSchema(), change, path)
+    name, value = data["field"], data["value"]
+    known = _CHANGES.get((topic, name))
+    if known is None:
+        _report_unknown(topic, name)
+        return ev.Change(object=topic, field=name, raw=change, entry_id=entry.get("id"), time=entry.get("time"),
+                         value=value if isinstance(value, dict) else {"value": value},
+                         verb=value.get("verb") if isinstance(value, dict) else None)
+    schema, build = known
+    if not isinstance(value, dict):
+        raise WebhookError(400, f"{name} value must be a JSON object", f"{path}.value")
+    loaded = _load(schema, value, f"{path}.value")
+    common = {
+        "object": topic,
+        "field": name,
+        "raw": change,
+        "entry_id": entry.get("id"),
+        "time": entry.get("time"),
+        "value": value,
+        "verb": loaded.get("verb"),
+        "community_id": (loaded.get("community") or {}).get("id"),
+    }
+    return build(loaded, common)
+
+
+def _message(message: dict, common: dict) -> ev.Message:
+    attachments = [
+        ev.Attachment(type=a["type"], url=(a.get("payload") or {}).get("url"), raw=a)
+        for a in message.get("attachments") or ()
+    ]
+    quick_reply = message.get("quick_reply")
+    cls = ev.QuickReply if quick_reply else ev.Message
+    return cls(field="messages", mid=message.get("mid"), text=message.get("text"),
+               payload=quick_reply["payload"] if quick_reply else None, attachments=attachments,
+               is_echo=bool(message.get("is_echo")), **common)
+
+
+def _sender(loaded: dict) -> str | None:
+    return (loaded.get("sender") or {}).get("id")
+
+
+def _mention(v: dict, common: dict) -> ev.Mention:
+    return ev.Mention(item=v.get("item"), post_id=v.get("post_id"), comment_id=v.get("comment_id"),
+                      text=v.get("message"), sender_id=_sender(v), message_tags=v.get("message_tags") or [],
+                      permalink_url=v.get("permalink_url"), **common)
+
+
+def _post(v: dict, common: dict) -> ev.GroupPost:
+    return ev.GroupPost(post_id=v.get("post_id"), text=v.get("message"), sender_id=_sender(v),
+                        type=v.get("type"), target_type=v.get("target_type"), created_time=v.get("created_time"),
+                        permalink_url=v.get("permalink_url"), attachments=v.get("attachments"), **common)
+
+
+def _comment(v: dict, common: dict) -> ev.GroupComment:
+    return ev.GroupComment(comment_id=v.get("comment_id"), post_id=v.get("post_id"), text=v.get("message"),
+                           sender_id=_sender(v), created_time=v.get("created_time"), **common)
+
+
+def _membership(v: dict, common: dict) -> ev.Membership:
+    actor = (v.get("actor") or {}).get("id")
+    return ev.Membership(member_id=(v.get("member") or {}).get("id"), actor_id=actor, sender_id=actor,
+                         update_time=v.get("update_time"), **common)
+
+
+def _security(v: dict, common: dict) -> ev.SecurityEvent:
+    return ev.SecurityEvent(event_name=v.get("event"), actor_id=v.get("actor_id"), target_id=v.get("target_id"),
+                            sender_id=v.get("actor_id"), ip=v.get("ip"), **common)
+
+
+def _user(v: dict, common: dict) -> ev.UserChange:
+    return ev.UserChange(sender_id=common["entry_id"], **common)
+
+
+def _link(v: dict, common: dict) -> ev.LinkRequest:
+    return ev.LinkRequest(link=v.get("link"), sender_id=(v.get("user") or {}).get("id"), **common)
+
+
+_CHANGES: dict[tuple[str, str], tuple[Schema, Callable[[dict, dict], ev.Change]]] = {
+    ("page", "mention"): (sc.MentionValue(), _mention),
+    ("group", "posts"): (sc.PostValue(), _post),
+    ("group", "comments"): (sc.CommentValue(), _comment),
+    ("group", "membership"): (sc.MembershipValue(), _membership),
+    ("user", "status"): (sc.UserValue(), _user),
+    ("user", "events"): (sc.UserValue(), _user),
+    ("workplace_security", "admin_activity"): (sc.SecurityValue(), _security),
+    ("workplace_security", "sessions"): (sc.SecurityValue(), _security),
+    ("link", "preview"): (sc.LinkPreviewValue(), _link),
+    ("link", "collection"): (sc.LinkCollectionValue(), _link),
+}
+
+#: Every object/field pair this version types, for docs, fixtures and the manifest.
+KNOWN_CHANGES = tuple(_CHANGES)
+KNOWN_MESSAGING = ("messages", "messaging_postbacks", "message_deliveries", "message_reads")
+
+
+def _load(schema: Schema, data: object, path: str) -> dict:
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        field, message = sc.error_path(exc.messages, path)
+        raise WebhookError(400, f"{field or 'body'}: {message}", field or None) from None
+
+
+def _report_unknown(topic: str, field: str) -> None:
+    if (topic, field) not in _reported_unknown:
+        _reported_unknown.add((topic, field))
+        logger.info(notices.UNKNOWN_TOPIC, "webhook", topic, field, topic, field)

@@ -1,0 +1,41 @@
+"""A ``Bot`` as one app serves it: the declaration joined with its settings and its Graph client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import requests
+
+from .bot import Bot
+from .config import BotSettings, ServerSettings
+from .events import Event, Message
+from .graph import GraphClient
+
+
+@dataclass
+class BotRuntime:
+    """Everything needed to verify, route and answer for one bot in one app."""
+
+    bot: Bot
+    settings: BotSettings
+    graph: GraphClient
+    #: Ids the bot itself posts as (its page), learned from page entries; its own events are skipped.
+    own_ids: set[str] = field(default_factory=set)
+
+    @classmethod
+    def build(cls, bot: Bot, settings: BotSettings, server: ServerSettings,
+              session: requests.Session | None = None) -> BotRuntime:
+        graph = GraphClient(server.graph_api_url, settings.access_token, settings.app_secret,
+                            proof=settings.appsecret_proof, timeout=server.graph_timeout_seconds, session=session)
+        return cls(bot, settings, graph)
+
+    def learn(self, object: str, entry_id: str | None) -> None:
+        """A page entry's id is the bot's own page: remember it to recognise the bot's own posts."""
+        if object == "page" and entry_id:
+            self.own_ids.add(entry_id)
+
+    def is_own(self, event: Event) -> bool:
+        """True for the bot's own messages and posts: echoes, or a sender that is the bot's page."""
+        if isinstance(event, Message) and event.is_echo:
+            return True
+        return event.sender_id is not None and event.sender_id in self.own_ids

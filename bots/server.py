@@ -1,0 +1,122 @@
+"""Build the Flask app that serves a set of bots: settings, runtimes, executor, routes, JSON errors."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import requests
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from . import webhook
+from .bot import Bot
+from .config import ServerSettings, bot_settings, server_settings
+from .dedupe import MemoryDedupe
+from .dispatch import Dispatcher
+from .envelope import Item
+from .executor import Executor, ThreadPoolExecutor
+from .receiver import Receiver
+from .runtime import BotRuntime
+
+logger = logging.getLogger("bots")
+
+
+@dataclass
+class Deployment:
+    """What one app runs, kept in ``app.extensions["bots"]``."""
+
+    settings: ServerSettings
+    runtimes: dict[str, BotRuntime]
+    dispatcher: Dispatcher
+    executor: Executor
+    receiver: Receiver
+
+    def accept(self, bot_name: str, items: Sequence[Item]) -> bool:
+        """Queue ``items`` for ``bot_name``'s handlers; False (nothing queued) when there is no room."""
+        dispatch = self.dispatcher.dispatch
+        jobs = [(f"{bot_name}:{item.conversation_key}", partial(dispatch, bot_name, item)) for item in items]
+        return self.executor.submit(jobs)
+
+
+def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor | None = None,
+             session_factory: Callable[[], requests.Session] | None = None, name: str = "bots") -> Flask:
+    """A Flask app serving ``bots`` with settings from ``env``; raises ConfigError on a bad setting."""
+    configure_logging(env.get("LOG_LEVEL", "INFO"))
+    settings = server_settings(env)
+    runtimes = {}
+    for bot in bots:
+        session = session_factory() if session_factory else None
+        runtimes[bot.name] = BotRuntime.build(bot, bot_settings(bot.name, env), settings, session)
+    dispatcher = Dispatcher(runtimes, MemoryDedupe(settings.dedupe_ttl_seconds, settings.dedupe_max_keys))
+    if executor is None:
+        executor = ThreadPoolExecutor(settings.workers, settings.queue_limit)
+        atexit.register(executor.shutdown)
+    deployment = Deployment(settings, runtimes, dispatcher, executor, receiver=None)  # type: ignore[arg-type]
+    deployment.receiver = Receiver(runtimes, deployment.accept, settings.max_body_bytes)
+
+    app = Flask(name, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    app.extensions["bots"] = deployment
+    app.register_blueprint(webhook.blueprint())
+    app.add_url_rule("/", view_func=_index)
+    app.add_url_rule("/healthz", view_func=_health)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _server_error)
+    return app
+
+
+def configure_logging(level: str) -> None:
+    """Send the framework's log lines to stderr unless the host (gunicorn, pytest) has set up logging."""
+    framework = logging.getLogger("bots")
+    framework.setLevel(level.upper() if level.upper() in logging.getLevelNamesMapping() else "INFO")
+    if framework.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    framework.addHandler(handler)
+
+
+def _index():
+    deployment: Deployment = _deployment()
+    base = request.host_url.rstrip("/")
+    return jsonify({"bots": [
+        {"name": name, "description": rt.bot.description, "webhook": f"{base}/webhooks/{name}",
+         "handlers": len(rt.bot.listeners)}
+        for name, rt in deployment.runtimes.items()
+    ]})
+
+
+def _health():
+    deployment = _deployment()
+    pending = getattr(deployment.executor, "pending", 0)
+    return jsonify({"ok": True, "bots": sorted(deployment.runtimes), "pending": pending})
+
+
+def _deployment() -> Deployment:
+    from flask import current_app
+    return current_app.extensions["bots"]
+
+
+def _http_error(error: HTTPException):
+    messages = {
+        404: "no such URL: webhooks are served at /webhooks/<bot> and /webhooks/<bot>/<topic>",
+        405: f"method {request.method} is not allowed here: use GET for the handshake and POST for deliveries",
+        413: f"body is larger than {request.max_content_length} bytes",
+    }
+    response = jsonify({"error": {"message": messages.get(error.code, error.description)}})
+    response.status_code = error.code or 500
+    if error.code == 405:
+        response.headers["Allow"] = ", ".join(getattr(error, "valid_methods", None) or ())
+    return response
+
+
+def _server_error(error: Exception):
+    logger.error("unexpected error on %s %s", request.method, request.path, exc_info=error)
+    response = jsonify({"error": {"message": "internal error: the server log has the details"}})
+    response.status_code = 500
+    return response

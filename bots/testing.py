@@ -1,0 +1,306 @@
+"""The test kit: build signed deliveries, post them through the app, run handlers inline, and
+record every Graph call the bot makes, without a network. A handler test in three lines::
+
+    tester = BotTester(bot)
+    tester.message("help")
+    assert tester.replies[-1].text == "What do you need?"
+
+Graph calls go through a real ``requests.Session`` whose transport records them and answers like
+the Send API, so the Bearer token, the appsecret_proof and the JSON bodies are the real ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+from requests.adapters import BaseAdapter
+from werkzeug.test import TestResponse
+
+from . import signature
+from .bot import Bot
+from .envelope import Item
+from .executor import InlineExecutor, Job
+from .router import Outcome
+from .server import make_app
+
+PAGE_ID = "105678357661487"
+USER_ID = "100071234567890"
+COMMUNITY_ID = "1394518670594144"
+GRAPH_URL = "https://graph.test"
+
+
+@dataclass(frozen=True)
+class GraphCall:
+    """One call the bot made: method, path (``me/messages``), query parameters, JSON body, headers."""
+
+    method: str
+    path: str
+    params: dict[str, str]
+    body: Any
+    headers: dict[str, str] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A Send API message as the person would see it."""
+
+    recipient: dict
+    text: str | None
+    quick_replies: list[dict]
+    message: dict
+
+    @property
+    def quick_reply_titles(self) -> list[str]:
+        return [item.get("title") for item in self.quick_replies]
+
+
+class GraphRecorder(BaseAdapter):
+    """A ``requests`` transport that records each call and answers as the Graph API would.
+
+    ``fail_next(...)`` makes the next call answer with a Graph error instead.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[GraphCall] = []
+        self._failures: list[tuple[int, dict]] = []
+        self._ids = itertools.count(1)
+
+    def session(self) -> requests.Session:
+        """A session whose every request comes here."""
+        session = requests.Session()
+        session.mount("http://", self)
+        session.mount("https://", self)
+        return session
+
+    def fail_next(self, message: str = "Service temporarily unavailable", *, code: int = 2, status: int = 500,
+                  subcode: int | None = None) -> None:
+        """Answer the next call with this Graph error."""
+        error = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "Atest"}
+        if subcode is not None:
+            error["error_subcode"] = subcode
+        self._failures.append((status, {"error": error}))
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        parts = urlsplit(request.url)
+        body = json.loads(request.body) if request.body else None
+        call = GraphCall(request.method, parts.path.lstrip("/"), dict(parse_qsl(parts.query)), body,
+                         dict(request.headers))
+        self.calls.append(call)
+        status, answer = self._failures.pop(0) if self._failures else (200, self._answer(call))
+        response = requests.Response()
+        response.status_code = status
+        response._content = json.dumps(answer).encode()
+        response.headers["Content-Type"] = "application/json"
+        response.url = request.url
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        return None
+
+    def _answer(self, call: GraphCall) -> dict:
+        n = next(self._ids)
+        if call.path.endswith("messages"):
+            recipient = (call.body or {}).get("recipient", {})
+            return {"recipient_id": recipient.get("id") or recipient.get("thread_key"), "message_id": f"m_sent_{n}"}
+        return {"id": f"{n}"}
+
+
+class RecordingExecutor(InlineExecutor):
+    """Runs jobs inline and keeps what became of each."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[Outcome] = []
+
+    def submit(self, jobs: Sequence[Job]) -> bool:
+        self.outcomes.extend(job() for _, job in jobs)
+        return True
+
+
+class Deliveries:
+    """Builds webhook bodies as Workplace sends them, for any topic and field."""
+
+    def __init__(self, page_id: str = PAGE_ID, sender: str = USER_ID, community: str | None = COMMUNITY_ID) -> None:
+        self.page_id = page_id
+        self.sender = sender
+        self.community = community
+        self._mids = itertools.count(1)
+        self._clock = itertools.count(1_700_000_000_000, 1000)
+
+    def message(self, text: str | None = "hello", *, sender: str | None = None, thread: str | None = None,
+                mid: str | None = None, quick_reply: str | None = None, attachments: list[dict] | None = None,
+                **extra: Any) -> dict:
+        """A chat message (``page``/``messages``); ``thread`` makes it a group-chat message."""
+        message: dict[str, Any] = {"mid": mid or f"m_test_{next(self._mids)}"}
+        if text is not None:
+            message["text"] = text
+        if quick_reply is not None:
+            message["quick_reply"] = {"payload": quick_reply}
+        if attachments:
+            message["attachments"] = attachments
+        return self.messaging({"message": message, **extra}, sender=sender, thread=thread)
+
+    def quick_reply(self, payload: str, text: str | None = None, **kwargs: Any) -> dict:
+        """A quick-reply tap: a message carrying the quick reply's title and payload."""
+        return self.message(text if text is not None else payload.title(), quick_reply=payload, **kwargs)
+
+    def postback(self, payload: str, title: str | None = None, *, sender: str | None = None,
+                 thread: str | None = None) -> dict:
+        """A button, menu or Get Started tap (``page``/``messaging_postbacks``)."""
+        return self.messaging({"postback": {"title": title or payload.title(), "payload": payload}},
+                              sender=sender, thread=thread)
+
+    def delivery(self, mids: list[str], watermark: int = 1_700_000_000_000, **kwargs: Any) -> dict:
+        """Messages the bot sent were delivered (``page``/``message_deliveries``)."""
+        return self.messaging({"delivery": {"mids": mids, "watermark": watermark}}, **kwargs)
+
+    def read(self, watermark: int = 1_700_000_000_000, **kwargs: Any) -> dict:
+        """The person read the bot's messages (``page``/``message_reads``)."""
+        return self.messaging({"read": {"watermark": watermark}}, **kwargs)
+
+    def messaging(self, item: dict, *, sender: str | None = None, thread: str | None = None) -> dict:
+        """Any ``messaging`` item, with sender, recipient and timestamp filled in."""
+        party: dict[str, Any] = {"id": sender or self.sender}
+        if self.community:
+            party["community"] = {"id": self.community}
+        full = {"sender": party, "recipient": {"id": self.page_id}, "timestamp": next(self._clock), **item}
+        if thread:
+            full["thread"] = {"id": thread}
+        return envelope("page", [{"id": self.page_id, "time": full["timestamp"], "messaging": [full]}])
+
+    def mention(self, text: str = "@helpdesk can you help?", *, post_id: str = "1234567890_987654321",
+                comment_id: str | None = None, sender: str | None = None) -> dict:
+        """The bot was @-mentioned in a post, or in a comment when ``comment_id`` is given."""
+        value: dict[str, Any] = {
+            "item": "comment" if comment_id else "post", "verb": "add", "post_id": post_id,
+            "message": text, "from": {"id": sender or self.sender},
+            "message_tags": [{"id": self.page_id, "name": "bot", "type": "user", "offset": 0, "length": 9}],
+            "permalink_url": f"https://work.example.com/groups/1/permalink/{post_id.split('_')[-1]}/",
+        }
+        if comment_id:
+            value["comment_id"] = comment_id
+        return self.change("page", "mention", value, entry_id=self.page_id)
+
+    def change(self, object: str, field: str, value: Any, *, entry_id: str = "1234567890", time: int = 1_700_000_000
+               ) -> dict:
+        """Any ``changes`` item: ``change("group", "comments", {...})``."""
+        return envelope(object, [{"id": entry_id, "time": time, "changes": [{"field": field, "value": value}]}])
+
+
+def envelope(object: str, entries: list[dict]) -> dict:
+    """A delivery body: ``{"object": ..., "entry": [...]}``."""
+    return {"object": object, "entry": entries}
+
+
+def batch(*bodies: dict) -> dict:
+    """Several deliveries of one object merged into one, as Workplace batches them."""
+    objects = {body["object"] for body in bodies}
+    if len(objects) != 1:
+        raise ValueError(f"a batch holds one object, got {sorted(objects)}")
+    return envelope(objects.pop(), [entry for body in bodies for entry in body["entry"]])
+
+
+def test_settings(bot: Bot) -> dict[str, str]:
+    """Settings a tester serves ``bot`` with: fixed, obviously fake credentials."""
+    prefix = bot.name.upper()
+    return {f"{prefix}_APP_SECRET": f"test-secret-{bot.name}", f"{prefix}_ACCESS_TOKEN": f"test-token-{bot.name}",
+            f"{prefix}_VERIFY_TOKEN": f"test-verify-{bot.name}", f"{prefix}_APP_ID": "1234567890"}
+
+
+class BotTester:
+    """Serves bots in an app of their own and drives them the way Workplace would."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, *bots: Bot, settings: dict[str, str] | None = None, page_id: str = PAGE_ID,
+                 sender: str = USER_ID, community: str | None = COMMUNITY_ID) -> None:
+        if not bots:
+            raise TypeError("BotTester needs at least one Bot")
+        self.bots = bots
+        self.env: dict[str, str] = {"GRAPH_API_URL": GRAPH_URL}
+        for bot in bots:
+            self.env.update(test_settings(bot))
+        self.env.update(settings or {})
+        self.graph = GraphRecorder()
+        self.executor = RecordingExecutor()
+        self.app = make_app(bots, self.env, executor=self.executor, session_factory=self.graph.session)
+        self.client = self.app.test_client()
+        self.build = Deliveries(page_id, sender, community)
+
+    @property
+    def bot(self) -> Bot:
+        return self.bots[0]
+
+    def secret(self, bot: Bot | None = None) -> str:
+        return self.env[f"{(bot or self.bot).name.upper()}_APP_SECRET"]
+
+    def post(self, body: dict | bytes | str, *, bot: Bot | str | None = None, topic: str | None = None,
+             algorithm: str | None = "sha256", secret: str | None = None, headers: dict | None = None
+             ) -> TestResponse:
+        """POST a delivery, signed with the bot's App Secret unless ``algorithm`` is None."""
+        name = bot if isinstance(bot, str) else (bot or self.bot).name
+        raw = body if isinstance(body, bytes) else (body if isinstance(body, str) else json.dumps(body)).encode()
+        sent = {"Content-Type": "application/json"}
+        if algorithm:
+            header = signature.SHA256_HEADER if algorithm == "sha256" else signature.SHA1_HEADER
+            sent[header] = signature.sign(raw, secret or self.env[f"{name.upper()}_APP_SECRET"], algorithm)
+        sent.update(headers or {})
+        path = f"/webhooks/{name}" + (f"/{topic}" if topic else "")
+        return self.client.post(path, data=raw, headers=sent)
+
+    def handshake(self, verify_token: str | None = None, *, mode: str = "subscribe", challenge: str = "challenge-1",
+                  bot: Bot | None = None) -> TestResponse:
+        """The GET Workplace sends when an admin saves the webhook subscription."""
+        name = (bot or self.bot).name
+        token = verify_token if verify_token is not None else self.env[f"{name.upper()}_VERIFY_TOKEN"]
+        return self.client.get(f"/webhooks/{name}", query_string={
+            "hub.mode": mode, "hub.verify_token": token, "hub.challenge": challenge})
+
+    def message(self, text: str | None = "hello", **kwargs: Any) -> TestResponse:
+        """Deliver a chat message; see :meth:`Deliveries.message`."""
+        return self.post(self.build.message(text, **kwargs))
+
+    def quick_reply(self, payload: str, text: str | None = None, **kwargs: Any) -> TestResponse:
+        return self.post(self.build.quick_reply(payload, text, **kwargs))
+
+    def postback(self, payload: str, title: str | None = None, **kwargs: Any) -> TestResponse:
+        return self.post(self.build.postback(payload, title, **kwargs))
+
+    def mention(self, text: str = "@helpdesk can you help?", **kwargs: Any) -> TestResponse:
+        return self.post(self.build.mention(text, **kwargs))
+
+    def change(self, object: str, field: str, value: Any, **kwargs: Any) -> TestResponse:
+        return self.post(self.build.change(object, field, value, **kwargs))
+
+    @property
+    def calls(self) -> list[GraphCall]:
+        """Every Graph call the bots made, in order."""
+        return self.graph.calls
+
+    @property
+    def replies(self) -> list[SentMessage]:
+        """Every Send API message, in order."""
+        return [SentMessage(c.body["recipient"], c.body["message"].get("text"),
+                            c.body["message"].get("quick_replies", []), c.body["message"])
+                for c in self.calls if c.path.endswith("me/messages") and "message" in (c.body or {})]
+
+    @property
+    def comments(self) -> list[tuple[str, str]]:
+        """Every comment as ``(post or comment id, text)``."""
+        return [(c.path.split("/")[-2], c.body.get("message")) for c in self.calls if c.path.endswith("/comments")]
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        """What became of each delivered item: handled, unmatched, duplicate, ignored, invalid, failed."""
+        return self.executor.outcomes
+
+    def dispatch(self, item: Item, bot: Bot | None = None) -> Outcome:
+        """Run one item straight through the dispatcher, skipping the HTTP layer."""
+        return self.app.extensions["bots"].dispatcher.dispatch((bot or self.bot).name, item)

@@ -1,0 +1,37 @@
+"""The Flask blueprint for webhook URLs: it only translates between Flask and :class:`Receiver`.
+
+``/webhooks/<bot>`` takes every topic; ``/webhooks/<bot>/<topic>`` one topic, as Workplace allows
+a callback URL per topic. GET is the subscription handshake, POST a delivery.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from .receiver import Receiver, Reply
+
+
+def blueprint() -> Blueprint:
+    """The webhook routes; the app's :class:`Receiver` is found in ``app.extensions["bots"]``."""
+    bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+    bp.add_url_rule("/<bot>", view_func=_webhook, methods=["GET", "POST"], defaults={"topic": None})
+    bp.add_url_rule("/<bot>/<topic>", view_func=_webhook, methods=["GET", "POST"])
+    return bp
+
+
+def _webhook(bot: str, topic: str | None) -> Response:
+    receiver: Receiver = current_app.extensions["bots"].receiver
+    if request.method == "GET":
+        return _response(receiver.handshake(bot, topic, request.args))
+    body = request.get_data(cache=False)
+    return _response(receiver.deliver(bot, topic, body, request.headers, request.remote_addr))
+
+
+def _response(reply: Reply) -> Response:
+    if isinstance(reply.body, str):
+        response = Response(reply.body, status=reply.status, mimetype="text/plain")
+    else:
+        response = jsonify(reply.body)
+        response.status_code = reply.status
+    response.headers.update(reply.headers)
+    return response
