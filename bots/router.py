@@ -76,5 +76,5 @@ def _on_error(bot: Bot, handler: str, error: Exception, event: Event, ctx: Any) 
         try:
             error_handler(error, event, ctx)
         except Exception:
-            logger.exception(notices.ERROR_HANDLER_FAILED, bot.name, getattr(error_handler, "__qualname__", "?"),
+            logger.exception(notices.ERROR_HANDLER_FAILED, bot.name, getattr(error_handler, "__name__", "?"),
                              event.describe())

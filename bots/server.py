@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import webhook
 from .bot import Bot
+from .cli import bots_cli
 from .config import ServerSettings, bot_settings, server_settings
 from .dedupe import MemoryDedupe
 from .dispatch import Dispatcher
@@ -63,6 +64,7 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
     app.json.sort_keys = False
     app.extensions["bots"] = deployment
     app.register_blueprint(webhook.blueprint())
+    app.cli.add_command(bots_cli)
     app.add_url_rule("/", view_func=_index)
     app.add_url_rule("/healthz", view_func=_health)
     app.register_error_handler(HTTPException, _http_error)

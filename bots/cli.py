@@ -1,0 +1,81 @@
+"""``flask bots ...``: look at what the server runs and talk to it from a terminal."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+import requests
+from flask import current_app
+from flask.cli import AppGroup
+
+from . import signature
+from .deliveries import Deliveries
+
+bots_cli = AppGroup("bots", help="Inspect and exercise the bots this app serves.")
+
+
+@bots_cli.command("routes")
+def routes() -> None:
+    """List every bot, its webhook URL and its handlers in the order they are tried."""
+    for name, runtime in current_app.extensions["bots"].runtimes.items():
+        click.echo(f"{name}  /webhooks/{name}  {runtime.bot.description}")
+        for listener in runtime.bot.listeners:
+            topic = f"{listener.object}/{listener.field or '*'}" if listener.object else listener.kind
+            click.echo(f"    {topic:<28} {listener.matcher.label:<40} {listener.name}")
+
+
+@bots_cli.command("simulate")
+@click.argument("bot")
+@click.argument("text")
+@click.option("--postback", is_flag=True, help="Send TEXT as a postback payload instead of a message.")
+@click.option("--quick-reply", is_flag=True, help="Send TEXT as a quick-reply payload.")
+@click.option("--sender", default="100071234567890", show_default=True, help="Who the message is from.")
+@click.option("--thread", default=None, help="A group-chat thread id (t_...), for a group message.")
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="The running bot server.")
+def simulate(bot: str, text: str, postback: bool, quick_reply: bool, sender: str, thread: str | None,
+             url: str) -> None:
+    """Post a signed chat event to a running server and show what the bot answered (via the emulator)."""
+    runtime = current_app.extensions["bots"].runtimes.get(bot)
+    if runtime is None:
+        raise click.UsageError(f"no bot named {bot!r} here; `flask bots routes` lists them")
+    build = Deliveries(sender=sender)
+    if postback:
+        body = build.postback(text, thread=thread)
+    elif quick_reply:
+        body = build.quick_reply(text, thread=thread)
+    else:
+        body = build.message(text, thread=thread)
+    raw = json.dumps(body).encode()
+    calls_url = f"{runtime.graph.base_url}/_emulator/calls"
+    before = _emulator_calls(calls_url)
+    response = requests.post(f"{url.rstrip('/')}/webhooks/{bot}", data=raw, timeout=10, headers={
+        "Content-Type": "application/json",
+        signature.SHA256_HEADER: signature.sign(raw, runtime.settings.app_secret)})
+    click.echo(f"delivered: HTTP {response.status_code} {response.text.strip()}")
+    if before is None:
+        return
+    for call in _new_calls(calls_url, len(before), bot):
+        message = (call["body"] or {}).get("message") or {}
+        buttons = " ".join(f"[{q['title']}]" for q in message.get("quick_replies", []))
+        click.echo(f"{bot}: {message.get('text') or call['body']} {buttons}".rstrip())
+
+
+def _emulator_calls(url: str) -> list | None:
+    try:
+        return requests.get(url, timeout=2).json()["calls"]
+    except (requests.RequestException, ValueError, KeyError, TypeError):
+        return None
+
+
+def _new_calls(url: str, seen: int, bot: str, wait: float = 3.0) -> list:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        calls = [c for c in (_emulator_calls(url) or [])[seen:] if c["integration"] == bot]
+        if calls:
+            time.sleep(0.2)
+            return [c for c in (_emulator_calls(url) or [])[seen:] if c["integration"] == bot]
+        time.sleep(0.1)
+    click.echo("(no answer reached the emulator within 3 s; the server log says why)")
+    return []

@@ -1,0 +1,50 @@
+"""Fixtures shared by the tests: a fresh bot, its tester, and real servers on loopback."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from werkzeug.serving import make_server
+
+from bots import Bot
+from bots.testing import BotTester
+
+
+@pytest.fixture
+def bot() -> Bot:
+    """A bot with no handlers yet: each test registers what it needs."""
+    return Bot("demo", description="a bot for tests")
+
+
+@pytest.fixture
+def tester(bot: Bot) -> BotTester:
+    return BotTester(bot)
+
+
+class LoopbackServer:
+    """A WSGI app served over real HTTP on 127.0.0.1, in a thread."""
+
+    def __init__(self, app) -> None:
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def serve() -> Iterator:
+    """``serve(app)`` starts ``app`` on a free loopback port and returns its base URL."""
+    servers: list[LoopbackServer] = []
+
+    def start(app) -> str:
+        servers.append(LoopbackServer(app))
+        return servers[-1].url
+    yield start
+    for server in servers:
+        server.close()
