@@ -24,9 +24,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. ``config`` overrides the environment; besides settings it may hold
     ``BOTS`` (a list of ``Bot`` objects instead of names), ``HANDLERS`` (the package to search),
     ``ENVIRON`` (a mapping used instead of ``os.environ``), ``DOTENV`` (False: do not read ``.env``),
-    ``EXECUTOR`` and ``GRAPH_SESSION_FACTORY`` (the test kit's hooks)."""
+    ``EXECUTOR`` and ``GRAPH_SESSION_FACTORY`` (the test kit's hooks). ``DOTENV=0`` in the
+    environment also skips ``.env``, for tests that start the server as a process."""
     config = dict(config or {})
-    if config.pop("DOTENV", True):
+    if config.pop("DOTENV", os.environ.get("DOTENV", "1") != "0"):
         load_dotenv(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".env"))
     environ = config.pop("ENVIRON", os.environ)
     executor = config.pop("EXECUTOR", None)

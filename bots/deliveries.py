@@ -26,7 +26,7 @@ class Deliveries:
 
     def message(self, text: str | None = "hello", *, sender: str | None = None, thread: str | None = None,
                 mid: str | None = None, quick_reply: str | None = None, attachments: list[dict] | None = None,
-                **extra: Any) -> dict:
+                is_echo: bool = False, **extra: Any) -> dict:
         """A chat message (``page``/``messages``); ``thread`` makes it a group-chat message."""
         message: dict[str, Any] = {"mid": mid or f"m_{self._run}_{next(self._mids)}"}
         if text is not None:
@@ -35,6 +35,8 @@ class Deliveries:
             message["quick_reply"] = {"payload": quick_reply}
         if attachments:
             message["attachments"] = attachments
+        if is_echo:
+            message["is_echo"] = True
         return self.messaging({"message": message, **extra}, sender=sender, thread=thread)
 
     def quick_reply(self, payload: str, text: str | None = None, **kwargs: Any) -> dict:

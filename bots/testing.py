@@ -168,7 +168,8 @@ class BotTester:
         sent = {"Content-Type": "application/json"}
         if algorithm:
             header = signature.SHA256_HEADER if algorithm == "sha256" else signature.SHA1_HEADER
-            sent[header] = signature.sign(raw, secret or self.env.get(f"{name.upper()}_APP_SECRET", self.secret()), algorithm)
+            key = secret or self.env.get(f"{name.upper()}_APP_SECRET", self.secret())
+            sent[header] = signature.sign(raw, key, algorithm)
         sent.update(headers or {})
         path = f"/webhooks/{name}" + (f"/{topic}" if topic else "")
         return self.client.post(path, data=raw, headers=sent)

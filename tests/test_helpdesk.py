@@ -1,0 +1,64 @@
+"""The helpdesk example, tested the way a bot author tests a bot: with ``bots.testing.BotTester``."""
+
+from __future__ import annotations
+
+import pytest
+
+from bots.testing import BotTester
+from handlers.helpdesk import bot
+
+
+@pytest.fixture
+def helpdesk() -> BotTester:
+    return BotTester(bot)
+
+
+def test_help_shows_the_menu(helpdesk):
+    helpdesk.message("help")
+    assert helpdesk.replies[-1].text == "What do you need?"
+    assert helpdesk.replies[-1].quick_reply_titles == ["Printer", "Laptop", "Access", "Talk to a human"]
+
+
+def test_get_started_greets_with_the_menu(helpdesk):
+    helpdesk.postback("GET_STARTED", "Get Started")
+    assert helpdesk.replies[-1].text.startswith("Hi, I'm the IT helpdesk")
+
+
+def test_printer_flow_asks_the_floor_then_opens_a_ticket(helpdesk):
+    helpdesk.quick_reply("PRINTER", "Printer")
+    assert helpdesk.replies[-1].quick_reply_titles == ["Floor 1", "Floor 2", "Floor 3", "Floor 4"]
+    helpdesk.quick_reply("FLOOR_3", "Floor 3")
+    assert "printer on floor 3" in helpdesk.replies[-1].text
+    assert "Ticket HD-" in helpdesk.replies[-1].text
+
+
+def test_access_request_names_the_system(helpdesk):
+    helpdesk.message("access payroll")
+    assert "access to payroll was requested" in helpdesk.replies[-1].text
+
+
+def test_answers_in_the_group_chat_it_was_asked_in(helpdesk):
+    helpdesk.message("help", thread="t_4455")
+    assert helpdesk.replies[-1].recipient == {"thread_key": "t_4455"}
+
+
+def test_a_mention_gets_a_comment(helpdesk):
+    helpdesk.mention("@IT Helpdesk the wifi is down on floor 2", post_id="77_88")
+    assert helpdesk.comments == [("77_88", "On it. For anything private, message me directly and type 'help'.")]
+
+
+def test_a_comment_tagged_it_becomes_a_ticket(helpdesk):
+    helpdesk.change("group", "comments", {"verb": "add", "comment_id": "c9", "post_id": "p1",
+                                          "message": "VPN broken #IT", "from": {"id": "5"}})
+    assert helpdesk.comments[-1][0] == "c9" and "ticket HD-" in helpdesk.comments[-1][1]
+
+
+def test_anything_else_gets_a_pointer_to_help(helpdesk):
+    helpdesk.message("what's for lunch?")
+    assert "Type 'help'" in helpdesk.replies[-1].text
+
+
+def test_a_failed_send_is_apologised_for(helpdesk):
+    helpdesk.graph.fail_next("(#2) Service temporarily unavailable", code=2, status=503)
+    helpdesk.message("help")
+    assert helpdesk.replies[-1].text.startswith("Something went wrong on my side")
