@@ -5,7 +5,7 @@ from __future__ import annotations
 import atexit
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import requests
@@ -34,7 +34,10 @@ class Deployment:
     runtimes: dict[str, BotRuntime]
     dispatcher: Dispatcher
     executor: Executor
-    receiver: Receiver
+    receiver: Receiver = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.receiver = Receiver(self.runtimes, self.accept, self.settings.max_body_bytes)
 
     def accept(self, bot_name: str, items: Sequence[Item]) -> bool:
         """Queue ``items`` for ``bot_name``'s handlers; False (nothing queued) when there is no room."""
@@ -56,8 +59,7 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
     if executor is None:
         executor = ThreadPoolExecutor(settings.workers, settings.queue_limit)
         atexit.register(executor.shutdown)
-    deployment = Deployment(settings, runtimes, dispatcher, executor, receiver=None)  # type: ignore[arg-type]
-    deployment.receiver = Receiver(runtimes, deployment.accept, settings.max_body_bytes)
+    deployment = Deployment(settings, runtimes, dispatcher, executor)
 
     app = Flask(name, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
