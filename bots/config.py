@@ -54,6 +54,8 @@ class ServerSettings:
     dedupe_ttl_seconds: int = 36 * 3600
     dedupe_max_keys: int = 200_000
     graph_timeout_seconds: float = 10.0
+    graph_retry_attempts: int = 4
+    graph_retry_base_ms: int = 500
 
 
 def bot_settings(name: str, env: Mapping[str, str]) -> BotSettings:
@@ -104,6 +106,8 @@ def server_settings(env: Mapping[str, str]) -> ServerSettings:
         dedupe_ttl_seconds=_int(env, "DEDUPE_TTL_SECONDS", defaults.dedupe_ttl_seconds, 1, 30 * 86400),
         dedupe_max_keys=_int(env, "DEDUPE_MAX_KEYS", defaults.dedupe_max_keys, 1, 100_000_000),
         graph_timeout_seconds=_int(env, "GRAPH_TIMEOUT_SECONDS", 10, 1, 120),
+        graph_retry_attempts=_int(env, "GRAPH_RETRY_ATTEMPTS", defaults.graph_retry_attempts, 1, 10),
+        graph_retry_base_ms=_int(env, "GRAPH_RETRY_BASE_MS", defaults.graph_retry_base_ms, 0, 60_000),
     )
 
 

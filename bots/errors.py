@@ -42,6 +42,7 @@ class GraphError(Exception):
         type: str | None = None,
         fbtrace_id: str | None = None,
         status: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -50,6 +51,7 @@ class GraphError(Exception):
         self.type = type
         self.fbtrace_id = fbtrace_id
         self.status = status
+        self.retry_after = retry_after
 
     @property
     def retryable(self) -> bool:

@@ -9,7 +9,7 @@ import requests
 from .bot import Bot
 from .config import BotSettings, ServerSettings
 from .events import Event, Message
-from .graph import GraphClient
+from .graph import GraphClient, RetryPolicy
 
 
 @dataclass
@@ -25,8 +25,10 @@ class BotRuntime:
     @classmethod
     def build(cls, bot: Bot, settings: BotSettings, server: ServerSettings,
               session: requests.Session | None = None) -> BotRuntime:
+        retry = RetryPolicy(attempts=server.graph_retry_attempts, base_delay=server.graph_retry_base_ms / 1000)
         graph = GraphClient(server.graph_api_url, settings.access_token, settings.app_secret,
-                            proof=settings.appsecret_proof, timeout=server.graph_timeout_seconds, session=session)
+                            proof=settings.appsecret_proof, timeout=server.graph_timeout_seconds, session=session,
+                            retry=retry)
         return cls(bot, settings, graph)
 
     def learn(self, object: str, entry_id: str | None) -> None:

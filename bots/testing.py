@@ -81,12 +81,12 @@ class GraphRecorder(BaseAdapter):
         return session
 
     def fail_next(self, message: str = "Service temporarily unavailable", *, code: int = 2, status: int = 500,
-                  subcode: int | None = None) -> None:
-        """Answer the next call with this Graph error."""
+                  subcode: int | None = None, times: int = 1) -> None:
+        """Answer the next ``times`` calls with this Graph error (retryable codes are retried by the client)."""
         error = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "Atest"}
         if subcode is not None:
             error["error_subcode"] = subcode
-        self._failures.append((status, {"error": error}))
+        self._failures.extend([(status, {"error": error})] * times)
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         parts = urlsplit(request.url)
@@ -142,7 +142,7 @@ class BotTester:
         if not bots:
             raise TypeError("BotTester needs at least one Bot")
         self.bots = bots
-        self.env: dict[str, str] = {"GRAPH_API_URL": GRAPH_URL}
+        self.env: dict[str, str] = {"GRAPH_API_URL": GRAPH_URL, "GRAPH_RETRY_BASE_MS": "0"}
         for bot in bots:
             self.env.update(settings_for(bot))
         self.env.update(settings or {})

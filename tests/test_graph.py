@@ -10,7 +10,7 @@ import pytest
 from flask import Flask, jsonify, request
 
 from bots.errors import GraphError
-from bots.graph import GraphClient
+from bots.graph import GraphClient, RetryPolicy
 
 TOKEN = "DQVJ-test-access-token"
 SECRET = "0123456789abcdef0123456789abcdef"
@@ -22,25 +22,41 @@ def graph(serve):
     app = Flask("fake-graph")
     app.calls = []
     app.answer = (200, {"recipient_id": "1", "message_id": "m_1"}, 0.0)
+    app.script = []  # answers for the next calls, (status, body, delay[, headers]), before ``answer``
 
     @app.route("/<path:path>", methods=["GET", "POST", "DELETE"])
     def anything(path):
         app.calls.append({"method": request.method, "path": path, "args": request.args.to_dict(),
                           "auth": request.headers.get("Authorization"), "json": request.get_json(silent=True)})
-        status, body, delay = app.answer
+        status, body, delay, *headers = app.script.pop(0) if app.script else app.answer
         time.sleep(delay)
-        if isinstance(body, str):
-            return body, status
-        response = jsonify(body)
+        response = app.make_response((body, status) if isinstance(body, str) else jsonify(body))
         response.status_code = status
+        response.headers.update(headers[0] if headers else {})
         return response
 
     app.url = serve(app)
     return app
 
 
+class Sleeps(list):
+    """Stands in for time.sleep and records each pause, so backoff is checked without waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
 def client(graph, **kwargs) -> GraphClient:
+    kwargs.setdefault("retry", RetryPolicy(attempts=1))
     return GraphClient(graph.url, TOKEN, SECRET, **kwargs)
+
+
+def retrying(graph, sleeps: Sleeps, attempts: int = 4) -> GraphClient:
+    return client(graph, retry=RetryPolicy(attempts=attempts, base_delay=0.5, max_delay=8), sleep=sleeps)
+
+
+def rate_limited(code: int = 4, status: int = 400, headers: dict | None = None) -> tuple:
+    return (status, {"error": {"message": "(#4) Application request limit reached", "code": code}}, 0, headers or {})
 
 
 def test_post_sends_json_with_bearer_token_and_timed_proof(graph):
@@ -113,3 +129,78 @@ def test_nobody_listening_is_a_retryable_error():
     with pytest.raises(GraphError) as caught:
         GraphClient("http://127.0.0.1:9", TOKEN, SECRET).post("me/messages", {})
     assert caught.value.retryable and caught.value.status is None
+
+
+def test_passing_faults_are_retried_until_an_answer(graph):
+    sleeps = Sleeps()
+    graph.script = [(503, "<html>unavailable</html>", 0), rate_limited(613), rate_limited(80001)]
+    assert retrying(graph, sleeps).post("me/messages", {"x": 1}) == {"recipient_id": "1", "message_id": "m_1"}
+    assert len(graph.calls) == 4
+    assert len(sleeps) == 3 and all(0 <= pause <= 8 for pause in sleeps)
+
+
+@pytest.mark.parametrize("code", [100, 190, 10, 200, 299, 551])
+def test_permanent_errors_are_never_retried(graph, code):
+    sleeps = Sleeps()
+    graph.script = [(400, {"error": {"message": "no", "code": code}}, 0)]
+    with pytest.raises(GraphError):
+        retrying(graph, sleeps).post("me/messages", {})
+    assert len(graph.calls) == 1 and sleeps == []
+
+
+def test_the_last_failure_is_raised_after_the_attempts_run_out(graph):
+    sleeps = Sleeps()
+    graph.answer = rate_limited(17)
+    with pytest.raises(GraphError) as caught:
+        retrying(graph, sleeps, attempts=3).post("me/messages", {})
+    assert caught.value.code == 17
+    assert len(graph.calls) == 3 and len(sleeps) == 2
+
+
+def test_retry_after_is_honoured(graph):
+    sleeps = Sleeps()
+    graph.script = [rate_limited(4, 429, {"Retry-After": "7"})]
+    retrying(graph, sleeps).post("me/messages", {})
+    assert sleeps == [7.0]
+
+
+def test_backoff_grows_exponentially_within_its_cap():
+    policy = RetryPolicy(base_delay=0.5, max_delay=8)
+    for retry, ceiling in [(1, 0.5), (2, 1), (3, 2), (4, 4), (5, 8), (9, 8)]:
+        assert all(0 <= policy.delay(retry) <= ceiling for _ in range(50))
+
+
+def test_time_outs_are_retried(graph):
+    sleeps = Sleeps()
+    graph.script = [(200, {"late": True}, 1.0)]
+    answer = client(graph, timeout=0.3, retry=RetryPolicy(attempts=2), sleep=sleeps).post("me/messages", {})
+    assert answer == {"recipient_id": "1", "message_id": "m_1"}
+    assert len(graph.calls) == 2
+
+
+def test_high_usage_slows_the_next_calls_down(graph):
+    sleeps = Sleeps()
+    graph.answer = (200, {"ok": True}, 0, {"X-App-Usage": '{"call_count": 95, "total_cputime": 20, "total_time": 30}'})
+    api = client(graph, sleep=sleeps)
+    api.get("me")
+    assert sleeps == []
+    api.get("me")
+    assert api.governor.usage == 95 and sleeps and 3 < sleeps[0] <= 5
+
+
+def test_business_use_case_usage_is_read_too(graph):
+    sleeps = Sleeps()
+    usage = '{"1234": [{"type": "messenger", "call_count": 50, "total_cputime": 88, "total_time": 10}]}'
+    graph.answer = (200, {"ok": True}, 0, {"X-Business-Use-Case-Usage": usage})
+    api = client(graph, sleep=sleeps)
+    api.get("me")
+    assert api.governor.usage == 88
+
+
+def test_usage_under_80_percent_adds_no_pause(graph):
+    sleeps = Sleeps()
+    graph.answer = (200, {"ok": True}, 0, {"X-App-Usage": '{"call_count": 79}'})
+    api = client(graph, sleep=sleeps)
+    api.get("me")
+    api.get("me")
+    assert sleeps == []

@@ -58,7 +58,14 @@ def test_anything_else_gets_a_pointer_to_help(helpdesk):
     assert "Type 'help'" in helpdesk.replies[-1].text
 
 
-def test_a_failed_send_is_apologised_for(helpdesk):
+def test_a_passing_graph_fault_is_retried_and_the_person_gets_the_menu(helpdesk):
     helpdesk.graph.fail_next("(#2) Service temporarily unavailable", code=2, status=503)
+    helpdesk.message("help")
+    assert [r.text for r in helpdesk.replies] == ["What do you need?", "What do you need?"]
+    assert len(helpdesk.calls) == 2
+
+
+def test_a_failed_send_is_apologised_for(helpdesk):
+    helpdesk.graph.fail_next("(#100) Invalid parameter", code=100, status=400)
     helpdesk.message("help")
     assert helpdesk.replies[-1].text.startswith("Something went wrong on my side")

@@ -47,7 +47,8 @@ def test_graph_failures_can_be_scripted(tester, bot):
     bot.on_message()(lambda e, ctx: ctx.reply("x"))
     bot.error_handler(lambda error, e, c: errors.append(error.code))
     tester.graph.fail_next(code=613, status=400)
-    tester.message("a")
-    tester.message("b")
-    assert errors == [613]
-    assert len(tester.calls) == 2
+    tester.message("rate limited once, retried")
+    tester.graph.fail_next("(#100) Invalid parameter", code=100, status=400)
+    tester.message("refused for good")
+    assert errors == [100]
+    assert len(tester.calls) == 3
