@@ -56,6 +56,11 @@ class ServerSettings:
     graph_timeout_seconds: float = 10.0
     graph_retry_attempts: int = 4
     graph_retry_base_ms: int = 500
+    data_dir: str = "data"
+    admin_token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"ServerSettings(graph_api_url={self.graph_api_url!r}, data_dir={self.data_dir!r}, admin_token=<hidden>)"
 
 
 def bot_settings(name: str, env: Mapping[str, str]) -> BotSettings:
@@ -108,6 +113,8 @@ def server_settings(env: Mapping[str, str]) -> ServerSettings:
         graph_timeout_seconds=_int(env, "GRAPH_TIMEOUT_SECONDS", 10, 1, 120),
         graph_retry_attempts=_int(env, "GRAPH_RETRY_ATTEMPTS", defaults.graph_retry_attempts, 1, 10),
         graph_retry_base_ms=_int(env, "GRAPH_RETRY_BASE_MS", defaults.graph_retry_base_ms, 0, 60_000),
+        data_dir=(env.get("DATA_DIR") or defaults.data_dir).strip(),
+        admin_token=_secret("ADMIN_TOKEN", env["ADMIN_TOKEN"], "the server") if env.get("ADMIN_TOKEN") else None,
     )
 
 

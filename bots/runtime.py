@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import requests
 
@@ -10,6 +11,7 @@ from .bot import Bot
 from .config import BotSettings, ServerSettings
 from .events import Event, Message
 from .graph import GraphClient, RetryPolicy
+from .stats import CallStats
 
 
 @dataclass
@@ -23,12 +25,12 @@ class BotRuntime:
     own_ids: set[str] = field(default_factory=set)
 
     @classmethod
-    def build(cls, bot: Bot, settings: BotSettings, server: ServerSettings,
+    def build(cls, bot: Bot, settings: BotSettings, server: ServerSettings, stats: CallStats,
               session: requests.Session | None = None) -> BotRuntime:
         retry = RetryPolicy(attempts=server.graph_retry_attempts, base_delay=server.graph_retry_base_ms / 1000)
         graph = GraphClient(server.graph_api_url, settings.access_token, settings.app_secret,
                             proof=settings.appsecret_proof, timeout=server.graph_timeout_seconds, session=session,
-                            retry=retry)
+                            retry=retry, on_call=partial(stats.record, bot.name))
         return cls(bot, settings, graph)
 
     def learn(self, object: str, entry_id: str | None) -> None:

@@ -7,12 +7,13 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import requests
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from . import webhook
+from . import admin, webhook
 from .bot import Bot
 from .cli import bots_cli
 from .config import ServerSettings, bot_settings, server_settings
@@ -22,6 +23,8 @@ from .envelope import Item
 from .executor import Executor, ThreadPoolExecutor
 from .receiver import Receiver
 from .runtime import BotRuntime
+from .stats import CallStats
+from .store import Store
 
 logger = logging.getLogger("bots")
 
@@ -34,6 +37,7 @@ class Deployment:
     runtimes: dict[str, BotRuntime]
     dispatcher: Dispatcher
     executor: Executor
+    stats: CallStats
     receiver: Receiver = field(init=False)
 
     def __post_init__(self) -> None:
@@ -51,21 +55,23 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
     """A Flask app serving ``bots`` with settings from ``env``; raises ConfigError on a bad setting."""
     configure_logging(env.get("LOG_LEVEL", "INFO"))
     settings = server_settings(env)
+    stats = CallStats(Store(Path(settings.data_dir) / "bots.sqlite3"))
     runtimes = {}
     for bot in bots:
         session = session_factory() if session_factory else None
-        runtimes[bot.name] = BotRuntime.build(bot, bot_settings(bot.name, env), settings, session)
+        runtimes[bot.name] = BotRuntime.build(bot, bot_settings(bot.name, env), settings, stats, session)
     dispatcher = Dispatcher(runtimes, MemoryDedupe(settings.dedupe_ttl_seconds, settings.dedupe_max_keys))
     if executor is None:
         executor = ThreadPoolExecutor(settings.workers, settings.queue_limit)
         atexit.register(executor.shutdown)
-    deployment = Deployment(settings, runtimes, dispatcher, executor)
+    deployment = Deployment(settings, runtimes, dispatcher, executor, stats)
 
     app = Flask(name, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["bots"] = deployment
     app.register_blueprint(webhook.blueprint())
+    app.register_blueprint(admin.blueprint())
     app.cli.add_command(bots_cli)
     app.add_url_rule("/", view_func=_index)
     app.add_url_rule("/healthz", view_func=_health)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -142,7 +143,8 @@ class BotTester:
         if not bots:
             raise TypeError("BotTester needs at least one Bot")
         self.bots = bots
-        self.env: dict[str, str] = {"GRAPH_API_URL": GRAPH_URL, "GRAPH_RETRY_BASE_MS": "0"}
+        self._data = tempfile.TemporaryDirectory(prefix="bots-test-")
+        self.env: dict[str, str] = {"GRAPH_API_URL": GRAPH_URL, "GRAPH_RETRY_BASE_MS": "0", "DATA_DIR": self._data.name}
         for bot in bots:
             self.env.update(settings_for(bot))
         self.env.update(settings or {})
