@@ -26,6 +26,24 @@ def routes() -> None:
             click.echo(f"    {topic:<28} {listener.matcher.label:<40} {listener.name}")
 
 
+@bots_cli.command("stats")
+@click.argument("bot", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def stats(bot: str | None, as_json: bool) -> None:
+    """Show each bot's last API request day and its calls on each of the last seven days."""
+    deployment = current_app.extensions["bots"]
+    names = [bot] if bot else list(deployment.runtimes)
+    if bot and bot not in deployment.runtimes:
+        raise click.UsageError(f"no bot named {bot!r} here; `flask bots routes` lists them")
+    summaries = [deployment.stats.summary(name) for name in names]
+    if as_json:
+        click.echo(json.dumps({"bots": summaries}, indent=2))
+        return
+    for summary in summaries:
+        days = "  ".join(f"{d['day'][5:]} {d['calls']:>4}" for d in summary["last_7_days"])
+        click.echo(f"{summary['bot']:<16} last request {summary['last_request_day'] or 'never':<10}  {days}")
+
+
 @bots_cli.command("simulate")
 @click.argument("bot")
 @click.argument("text")
