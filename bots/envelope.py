@@ -73,8 +73,9 @@ class Item:
             thread = data.get("thread")
             if isinstance(thread, dict) and thread.get("id"):
                 return f"thread:{thread['id']}"
-            sender = data.get("sender")
-            return f"user:{sender.get('id') if isinstance(sender, dict) else None}"
+            sender, recipient = _ref_id(data.get("sender")), _ref_id(data.get("recipient"))
+            person = recipient if sender == self.entry_id and recipient else sender
+            return f"user:{person}"
         value = data.get("value")
         if isinstance(value, dict) and (post := value.get("post_id") or value.get("comment_id")):
             return f"post:{post}"
@@ -97,6 +98,10 @@ def parse(body: bytes) -> tuple[str, list[Item]]:
         for i, data in enumerate(entry.get("changes") or ()):
             items.append(Item(topic, entry_id, time, "changes", data, f"entry[{index}].changes[{i}]"))
     return topic, items
+
+
+def _ref_id(ref: object) -> str | None:
+    return ref.get("id") if isinstance(ref, dict) else None
 
 
 def load_event(item: Item) -> ev.Event:
@@ -132,7 +137,9 @@ def messaging_event(topic: str, entry: dict, item: dict, path: str = "") -> ev.M
                            watermark=delivery.get("watermark"), **common)
     if (read := data.get("read")) is not None:
         return ev.Read(field="message_reads", watermark=read.get("watermark"), **common)
-    other = next((key for key in item if key not in _MESSAGING.fields), "messaging")
+    extras = [key for key in item if key not in _MESSAGING.fields]
+    other = next((key for key in extras if key in MESSAGING_KINDS), None) or \
+        next((key for key in extras if isinstance(item[key], dict)), "messaging")
     _report_unknown(topic, other)
     return ev.MessagingEvent(field=other, **common)
 
@@ -232,6 +239,10 @@ _CHANGES: dict[tuple[str, str], tuple[Schema, Callable[[dict, dict], ev.Change]]
 #: Every object/field pair this version types, for docs, fixtures and the manifest.
 KNOWN_CHANGES = tuple(_CHANGES)
 KNOWN_MESSAGING = ("messages", "messaging_postbacks", "message_deliveries", "message_reads")
+#: Messenger's other kinds of ``messaging`` item: typed as a plain ``MessagingEvent`` named after the kind.
+MESSAGING_KINDS = frozenset({"reaction", "optin", "referral", "account_linking", "policy_enforcement",
+                             "pass_thread_control", "take_thread_control", "request_thread_control", "app_roles",
+                             "game_play", "standby", "message_edit"})
 
 
 def _load(schema: Schema, data: object, path: str) -> dict:
