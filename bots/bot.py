@@ -7,11 +7,12 @@ module never needs secrets, and one ``Bot`` can be served by several apps (as te
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from . import matchers
+from . import matchers, messages
 from .events import Event
 from .matchers import Matcher
 
@@ -54,8 +55,9 @@ class Bot:
     (``HELPDESK_APP_SECRET``) and it names the webhook URL (``/webhooks/helpdesk``).
     """
 
-    def __init__(self, name: str, *, description: str = "", discoverable: bool = False,
-                 ignore_self: bool = True) -> None:
+    def __init__(self, name: str, *, description: str = "", discoverable: bool = False, ignore_self: bool = True,
+                 get_started: str | None = None, greeting: str | None = None,
+                 menu: Sequence[dict] | None = None) -> None:
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise ValueError(f"bot name {name!r} must be lower-case letters, digits and _, starting with a letter "
                              "(it prefixes the settings: helpdesk -> HELPDESK_APP_SECRET)")
@@ -63,9 +65,13 @@ class Bot:
         self.description = description
         self.discoverable = discoverable
         self.ignore_self = ignore_self
+        self.get_started = get_started
+        self.greeting = greeting
+        self.menu = list(menu or [])
         self.listeners: list[Listener] = []
         self.middlewares: list[Middleware] = []
         self.error_handlers: list[ErrorHandler] = []
+        self._served: list[weakref.ref] = []
 
     def __repr__(self) -> str:
         return f"<Bot {self.name!r} with {len(self.listeners)} handlers>"
@@ -113,6 +119,27 @@ class Bot:
         """Called as ``func(error, event, ctx)`` when a handler raises; the webhook still answers 200."""
         self.error_handlers.append(func)
         return func
+
+    @property
+    def graph(self) -> Any:
+        """The bot's Graph API calls outside a handler (``bot.graph.send("Hi", to=user_id)``).
+
+        Uses the app that served this bot last (one app serves it in a deployment).
+        """
+        for ref in reversed(self._served):
+            if (served := ref()) is not None:
+                return served.graph
+        raise RuntimeError(f"bot {self.name!r} is not served yet: bot.graph works once create_app() (or a "
+                           "BotTester) has read its settings")
+
+    def served_by(self, runtime: Any) -> None:
+        """Called by the app that serves this bot, so ``bot.graph`` can find its settings."""
+        alive = [ref for ref in self._served if ref() is not None]
+        self._served = [*alive[-7:], weakref.ref(runtime)]
+
+    def profile(self) -> dict:
+        """The Messenger profile this bot declares (``/me/messenger_profile``), checked; {} if none."""
+        return messages.profile(self.get_started, self.greeting, self.menu)
 
     def match(self, event: Event) -> tuple[Listener, Any] | None:
         """The first listener that wants ``event`` and its matcher's result.

@@ -66,7 +66,7 @@ def simulate(bot: str, text: str, postback: bool, quick_reply: bool, sender: str
     else:
         body = build.message(text, thread=thread)
     raw = json.dumps(body).encode()
-    calls_url = f"{runtime.graph.base_url}/_emulator/calls"
+    calls_url = f"{runtime.client.base_url}/_emulator/calls"
     before = _emulator_calls(calls_url)
     response = requests.post(f"{url.rstrip('/')}/webhooks/{bot}", data=raw, timeout=10, headers={
         "Content-Type": "application/json",

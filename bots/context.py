@@ -1,64 +1,91 @@
-"""``Context``: what a handler uses to answer: ``ctx.reply``, ``ctx.comment``, and the event's match.
-
-Every effect goes through :meth:`Context.call`, the one place a later outbox can collect them.
+"""``Context``: the second argument of every handler. It can do everything ``bot.graph`` can,
+with the event's conversation as the default target, and carries the matcher's result.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
+from .actions import Actions, QuickReplies, Sent
 from .events import Change, Event, MessagingEvent
+from .graph import GraphClient
 
-QuickReplies = list[tuple[str, str]] | list[dict] | None
 
+class Context(Actions):
+    """What a handler answers with: ``ctx.reply``, ``ctx.comment``, ``ctx.typing`` and the rest."""
 
-class Context:
-    """The second argument of every handler: the bot, the Graph client and the answers it sends."""
+    messaging_type = "RESPONSE"
 
-    def __init__(self, bot: Any, event: Event, graph: Any, logger: logging.Logger | None = None) -> None:
+    def __init__(self, bot: Any, event: Event, client: GraphClient, logger: logging.Logger | None = None) -> None:
+        super().__init__(client)
         self.bot = bot
         self.event = event
-        self.graph = graph
         self.logger = logger or logging.getLogger(f"bots.{bot.name}")
         self.match: Any = None
         self.sent: list[dict] = []
 
-    def reply(self, text: str, quick_replies: QuickReplies = None) -> dict:
+    @property
+    def graph(self) -> Actions:
+        """The same calls without the event's defaults: ``ctx.graph.send(..., to=someone_else)``."""
+        return Actions(self.client)
+
+    def reply(self, message: str | dict, quick_replies: QuickReplies = None) -> Sent | str | None:
         """Answer where the event came from: the sender of a 1:1 chat, the thread of a group chat,
         or, for a post, comment or mention, a comment under it."""
-        if not isinstance(self.event, MessagingEvent):
-            if quick_replies:
-                raise ValueError("quick replies exist only in chat: this event came from a post or comment")
-            return self.comment(text)
-        message: dict[str, Any] = {"text": _text(text)}
-        if quick_replies:
-            message["quick_replies"] = [_quick_reply(item) for item in quick_replies]
-        return self.send_message(message)
+        if isinstance(self.event, MessagingEvent):
+            return self.send(message, quick_replies=quick_replies)
+        if quick_replies or not isinstance(message, str):
+            raise ValueError("quick replies and templates exist only in chat: this event came from a post or comment")
+        return self.comment(message)
 
-    def send_message(self, message: dict) -> dict:
-        """Send a prepared Send API ``message`` body to the chat the event came from."""
-        body = {"recipient": self.recipient(), "messaging_type": "RESPONSE", "message": message}
-        return self.call("POST", "me/messages", body)
+    def send(self, message: str | dict, *, to: str | None = None, ids: Sequence[str] | None = None,
+             thread: str | None = None, quick_replies: QuickReplies = None) -> Sent:
+        """Send a message; without a target, to the conversation the event came from."""
+        if not (to or ids or thread):
+            to, thread = self._conversation()
+        return super().send(message, to=to, ids=ids, thread=thread, quick_replies=quick_replies)
 
-    def comment(self, text: str) -> dict:
-        """Comment under the comment, post or mention the event is about (``POST /{id}/comments``)."""
-        target = self._comment_target()
-        return self.call("POST", f"{target}/comments", {"message": _text(text)})
+    def sender_action(self, action: str, *, to: str | None = None, thread: str | None = None) -> None:
+        if not (to or thread):
+            to, thread = self._conversation()
+        super().sender_action(action, to=to, thread=thread)
 
-    def recipient(self) -> dict:
-        """The Send API recipient for an answer: ``{"thread_key": ...}`` in a group chat, else ``{"id": ...}``."""
-        if self.event.thread_id:
-            return {"thread_key": self.event.thread_id}
-        if self.event.sender_id is None:
-            raise ValueError(f"{self.event.describe()} has no sender to answer")
-        return {"id": self.event.sender_id}
+    def comment(self, text: str, target: str | None = None) -> str | None:  # type: ignore[override]
+        """Comment under the comment, post or mention the event is about, or under ``target``."""
+        return super().comment(target or self._comment_target(), text)
+
+    def rename_thread(self, name: str, thread: str | None = None) -> None:  # type: ignore[override]
+        """Rename the group chat the event came from (or ``thread``)."""
+        super().rename_thread(thread or self._thread(), name)
+
+    def add_participants(self, ids: Sequence[str], thread: str | None = None) -> None:  # type: ignore[override]
+        """Add people to the group chat the event came from (or ``thread``)."""
+        super().add_participants(thread or self._thread(), ids)
+
+    def remove_participants(self, ids: Sequence[str], thread: str | None = None) -> None:  # type: ignore[override]
+        """Remove people from the group chat the event came from (or ``thread``)."""
+        super().remove_participants(thread or self._thread(), ids)
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
         """Make one Graph call on the bot's behalf and record it in ``ctx.sent``."""
-        answer = self.graph.request(method, path, json=body)
+        answer = super().call(method, path, body)
         self.sent.append({"method": method, "path": path, "body": body, "answer": answer})
         return answer
+
+    def _conversation(self) -> tuple[str | None, str | None]:
+        if self.event.thread_id:
+            return None, self.event.thread_id
+        if self.event.sender_id is None or not isinstance(self.event, MessagingEvent):
+            raise ValueError(f"{self.event.describe()} is not a chat: say who gets the message with to=, ids= or "
+                             "thread=")
+        return self.event.sender_id, None
+
+    def _thread(self) -> str:
+        if not self.event.thread_id:
+            raise ValueError(f"{self.event.describe()} did not come from a group chat: pass thread=")
+        return self.event.thread_id
 
     def _comment_target(self) -> str:
         event = self.event
@@ -68,16 +95,3 @@ class Context:
                 return target
         raise ValueError(f"ctx.comment needs a post, comment or mention; {event.describe()} is none "
                          "(use ctx.reply in chat)")
-
-
-def _text(text: str) -> str:
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("a message needs non-empty text")
-    return text
-
-
-def _quick_reply(item: tuple[str, str] | dict) -> dict:
-    if isinstance(item, dict):
-        return {"content_type": "text", **item}
-    title, payload = item
-    return {"content_type": "text", "title": title, "payload": payload}

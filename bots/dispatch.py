@@ -41,5 +41,5 @@ class Dispatcher:
         if not self.dedupe.first_time(f"{bot_name}:{key}"):
             logger.info(notices.DUPLICATE_SKIPPED, bot_name, event.describe(), key)
             return Outcome(Status.DUPLICATE)
-        ctx = Context(runtime.bot, event, runtime.graph)
+        ctx = Context(runtime.bot, event, runtime.client)
         return route(runtime.bot, event, ctx)

@@ -7,6 +7,7 @@ from functools import partial
 
 import requests
 
+from .actions import Actions
 from .bot import Bot
 from .config import BotSettings, ServerSettings
 from .events import Event, Message
@@ -20,7 +21,7 @@ class BotRuntime:
 
     bot: Bot
     settings: BotSettings
-    graph: GraphClient
+    client: GraphClient
     #: Ids the bot itself posts as (its page), learned from page entries; its own events are skipped.
     own_ids: set[str] = field(default_factory=set)
 
@@ -28,10 +29,17 @@ class BotRuntime:
     def build(cls, bot: Bot, settings: BotSettings, server: ServerSettings, stats: CallStats,
               session: requests.Session | None = None) -> BotRuntime:
         retry = RetryPolicy(attempts=server.graph_retry_attempts, base_delay=server.graph_retry_base_ms / 1000)
-        graph = GraphClient(server.graph_api_url, settings.access_token, settings.app_secret,
-                            proof=settings.appsecret_proof, timeout=server.graph_timeout_seconds, session=session,
-                            retry=retry, on_call=partial(stats.record, bot.name))
-        return cls(bot, settings, graph)
+        client = GraphClient(server.graph_api_url, settings.access_token, settings.app_secret,
+                             proof=settings.appsecret_proof, timeout=server.graph_timeout_seconds, session=session,
+                             retry=retry, on_call=partial(stats.record, bot.name))
+        runtime = cls(bot, settings, client)
+        bot.served_by(runtime)
+        return runtime
+
+    @property
+    def graph(self) -> Actions:
+        """The bot's Graph API calls, for use outside a handler."""
+        return Actions(self.client)
 
     def learn(self, object: str, entry_id: str | None) -> None:
         """A page entry's id is the bot's own page: remember it to recognise the bot's own posts."""

@@ -83,7 +83,7 @@ def test_misuse_fails_in_the_handler_with_a_clear_message(tester, bot):
     tester.message("comment please")
     tester.message("empty")
     assert "use ctx.reply in chat" in errors[0]
-    assert "non-empty text" in errors[1]
+    assert errors[1] == "text: must not be empty"
     assert tester.calls == []
 
 
