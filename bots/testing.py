@@ -111,7 +111,10 @@ class GraphRecorder(BaseAdapter):
         n = next(self._ids)
         if call.path.endswith("messages"):
             recipient = (call.body or {}).get("recipient", {})
-            return {"recipient_id": recipient.get("id") or recipient.get("thread_key"), "message_id": f"m_sent_{n}"}
+            answer = {"recipient_id": recipient.get("id") or recipient.get("thread_key"), "message_id": f"m_sent_{n}"}
+            if recipient.get("ids"):
+                answer["thread_key"] = f"t_{n}"
+            return answer
         return {"id": f"{n}"}
 
 

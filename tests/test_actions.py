@@ -1,0 +1,141 @@
+"""Everything a bot can say or do, on ctx inside a handler and on bot.graph outside one."""
+
+from __future__ import annotations
+
+import pytest
+
+import emulator
+from bots import Bot, messages
+from bots.executor import InlineExecutor
+from bots.messages import MessageError
+from bots.server import make_app
+from bots.testing import BotTester
+
+
+@pytest.fixture
+def outside():
+    """A served bot used from outside any handler, as a scheduled job would."""
+    bot = Bot("notifier")
+    tester = BotTester(bot)
+    return bot, tester
+
+
+def test_send_to_one_person(outside):
+    bot, tester = outside
+    sent = bot.graph.send("Your laptop is ready", to="100")
+    assert sent.message_id == "m_sent_1"
+    body = tester.calls[-1].body
+    assert body == {"recipient": {"id": "100"}, "messaging_type": "UPDATE", "message": {"text": "Your laptop is ready"}}
+
+
+def test_send_to_several_people_returns_the_new_thread_over_real_http(serve, tmp_path):
+    bot = Bot("opener")
+    settings = {"OPENER_APP_SECRET": "opener-secret-1", "OPENER_ACCESS_TOKEN": "opener-token-1"}
+    url = serve(emulator.create_app(settings))
+    make_app([bot], {**settings, "OPENER_VERIFY_TOKEN": "verify-token", "GRAPH_API_URL": url,
+                     "DATA_DIR": str(tmp_path)}, executor=InlineExecutor())
+    sent = bot.graph.send("Incident room", ids=["100", "200"])
+    assert sent.thread_key.startswith("t_") and sent.message_id.startswith("m_emu_")
+
+
+def test_send_to_a_thread_with_a_template(outside):
+    bot, tester = outside
+    card = messages.button_template("Approve the purchase?", [messages.postback_button("Approve", "APPROVE"),
+                                                              messages.url_button("Details", "https://x.test/p/1")])
+    bot.graph.send(card, thread="t_123")
+    assert tester.calls[-1].body["recipient"] == {"thread_key": "t_123"}
+    assert tester.calls[-1].body["message"]["attachment"]["payload"]["template_type"] == "button"
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"to": "1", "thread": "t_1"}, {"ids": []}, {"thread": "123"}])
+def test_send_needs_exactly_one_valid_target(outside, kwargs):
+    bot, tester = outside
+    with pytest.raises(ValueError):
+        bot.graph.send("hi", **kwargs)
+    assert tester.calls == []
+
+
+def test_a_message_that_breaks_a_rule_is_not_sent(outside):
+    bot, tester = outside
+    with pytest.raises(MessageError) as caught:
+        bot.graph.send("x" * 2001, to="1")
+    assert str(caught.value) == "text: at most 2000 characters"
+    with pytest.raises(MessageError):
+        bot.graph.send("pick", to="1", quick_replies=[(f"option {n}", f"P{n}") for n in range(14)])
+    with pytest.raises(MessageError):
+        bot.graph.send({"text": "hi", "quik_replies": []}, to="1")
+    assert tester.calls == []
+
+
+def test_group_actions(outside):
+    bot, tester = outside
+    bot.graph.post("555", "**Maintenance** tonight", markdown=True)
+    bot.graph.like("555_1")
+    bot.graph.rename_thread("t_9", "Incident 42")
+    bot.graph.add_participants("t_9", ["1", "2"])
+    bot.graph.remove_participants("t_9", ["2"])
+    assert [(c.method, c.path, c.body) for c in tester.calls] == [
+        ("POST", "555/feed", {"message": "**Maintenance** tonight", "formatting": "MARKDOWN"}),
+        ("POST", "555_1/likes", {}),
+        ("POST", "t_9/threadname", {"name": "Incident 42"}),
+        ("POST", "t_9/participants", {"to": ["1", "2"]}),
+        ("DELETE", "t_9/participants", {"to": ["2"]}),
+    ]
+
+
+def test_get_reads_any_object_with_fields(outside):
+    bot, tester = outside
+    bot.graph.get("100", fields=["name", "email"])
+    assert tester.calls[-1].method == "GET"
+    assert tester.calls[-1].params["fields"] == "name,email"
+
+
+def test_ids_cannot_smuggle_paths(outside):
+    bot, _ = outside
+    with pytest.raises(ValueError):
+        bot.graph.like("1/../../app/subscriptions")
+
+
+def test_bot_graph_before_any_app_serves_the_bot_says_so():
+    with pytest.raises(RuntimeError, match="not served yet"):
+        Bot("lonely").graph.send("hi", to="1")
+
+
+def test_ctx_defaults_to_the_conversation_of_the_event(tester, bot):
+    @bot.on_message()
+    def handler(event, ctx):
+        ctx.typing()
+        ctx.mark_seen()
+        ctx.send("one")
+        ctx.send("to someone else", to="999")
+        ctx.rename_thread("Printer problems")
+        ctx.add_participants(["777"])
+
+    tester.message("hi", thread="t_42")
+    made = [(c.path, c.body.get("recipient"), c.body.get("sender_action") or c.body.get("name")) for c in tester.calls]
+    thread = {"thread_key": "t_42"}
+    assert made == [("me/messages", thread, "typing_on"), ("me/messages", thread, "mark_seen"),
+                    ("me/messages", thread, None), ("me/messages", {"id": "999"}, None),
+                    ("t_42/threadname", None, "Printer problems"), ("t_42/participants", None, None)]
+    assert tester.calls[2].body["messaging_type"] == "RESPONSE"
+
+
+def test_ctx_sent_records_the_handlers_effects(tester, bot):
+    seen = []
+
+    @bot.on_message()
+    def handler(event, ctx):
+        ctx.reply("a")
+        ctx.reply("b")
+        seen.extend(call["body"]["message"]["text"] for call in ctx.sent)
+
+    tester.message("x")
+    assert seen == ["a", "b"]
+
+
+def test_thread_actions_outside_a_group_chat_ask_for_the_thread(tester, bot):
+    errors = []
+    bot.on_message()(lambda event, ctx: ctx.rename_thread("x"))
+    bot.error_handler(lambda error, event, ctx: errors.append(str(error)))
+    tester.message("hi")
+    assert "did not come from a group chat" in errors[0]
