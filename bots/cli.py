@@ -12,6 +12,8 @@ from flask.cli import AppGroup
 
 from . import signature
 from .deliveries import Deliveries
+from .errors import ConfigError, GraphError
+from .setup import setup
 
 bots_cli = AppGroup("bots", help="Inspect and exercise the bots this app serves.")
 
@@ -24,6 +26,21 @@ def routes() -> None:
         for listener in runtime.bot.listeners:
             topic = f"{listener.object}/{listener.field or '*'}" if listener.object else listener.kind
             click.echo(f"    {topic:<28} {listener.matcher.label:<40} {listener.name}")
+
+
+@bots_cli.command("setup")
+@click.argument("bot")
+@click.option("--callback-url", required=True, help="The server's public base URL, e.g. https://bots.example.com")
+def setup_command(bot: str, callback_url: str) -> None:
+    """Push BOT's Messenger profile and subscribe the webhook topics and fields its handlers need."""
+    runtime = current_app.extensions["bots"].runtimes.get(bot)
+    if runtime is None:
+        raise click.UsageError(f"no bot named {bot!r} here; `flask bots routes` lists them")
+    try:
+        for line in setup(runtime, callback_url):
+            click.echo(f"{bot}: {line}")
+    except (ConfigError, ValueError, GraphError) as error:
+        raise click.ClickException(str(error)) from None
 
 
 @bots_cli.command("stats")

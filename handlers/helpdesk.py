@@ -11,8 +11,16 @@ import re
 import time
 
 from bots import Bot
+from bots.messages import postback_button, url_button
 
-bot = Bot("helpdesk", description="IT helpdesk: printers, laptops and access requests")
+bot = Bot(
+    "helpdesk",
+    description="IT helpdesk: printers, laptops and access requests",
+    get_started="GET_STARTED",
+    greeting="Hi {{user_first_name}}! I'm the IT helpdesk: printers, laptops, access. Tap Get Started.",
+    menu=[postback_button("Help menu", "MENU"), postback_button("Talk to a human", "HUMAN"),
+          url_button("IT status page", "https://status.example.com")],
+)
 log = logging.getLogger("bots.helpdesk")
 
 MENU = [("Printer", "PRINTER"), ("Laptop", "LAPTOP"), ("Access", "ACCESS"), ("Talk to a human", "HUMAN")]
@@ -24,6 +32,7 @@ def get_started(event, ctx):
     ctx.reply("Hi, I'm the IT helpdesk. What do you need help with?", quick_replies=MENU)
 
 
+@bot.on_postback("MENU")
 @bot.on_message(r"(?i)^\s*(help|menu|hi|hello)\b")
 def show_help(event, ctx):
     ctx.reply("What do you need?", quick_replies=MENU)
