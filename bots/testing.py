@@ -142,7 +142,9 @@ class BotTester:
     __test__ = False  # not a pytest test class
 
     def __init__(self, *bots: Bot, settings: dict[str, str] | None = None, page_id: str = PAGE_ID,
-                 sender: str = USER_ID, community: str | None = COMMUNITY_ID) -> None:
+                 sender: str = USER_ID, community: str | None = COMMUNITY_ID, graph_url: str | None = None) -> None:
+        """``graph_url`` sends the bots' Graph calls over HTTP to a real server (the emulator, say)
+        instead of recording them in ``tester.calls``."""
         if not bots:
             raise TypeError("BotTester needs at least one Bot")
         self.bots = bots
@@ -151,9 +153,12 @@ class BotTester:
         for bot in bots:
             self.env.update(settings_for(bot))
         self.env.update(settings or {})
+        if graph_url:
+            self.env["GRAPH_API_URL"] = graph_url
         self.graph = GraphRecorder()
         self.executor = RecordingExecutor()
-        self.app = make_app(bots, self.env, executor=self.executor, session_factory=self.graph.session)
+        self.app = make_app(bots, self.env, executor=self.executor,
+                            session_factory=None if graph_url else self.graph.session)
         self.client = self.app.test_client()
         self.build = Deliveries(page_id, sender, community)
 

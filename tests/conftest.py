@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
+from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
 
 from bots import Bot
@@ -48,3 +50,26 @@ def serve() -> Iterator:
     yield start
     for server in servers:
         server.close()
+
+
+@pytest.fixture
+def graph_server(serve):
+    """A loopback Graph server: ``graph.answer`` sets the next answer; ``graph.calls`` records requests."""
+    app = Flask("fake-graph")
+    app.calls = []
+    app.answer = (200, {"recipient_id": "1", "message_id": "m_1"}, 0.0)
+    app.script = []  # answers for the next calls, (status, body, delay[, headers]), before ``answer``
+
+    @app.route("/<path:path>", methods=["GET", "POST", "DELETE"])
+    def anything(path):
+        app.calls.append({"method": request.method, "path": path, "args": request.args.to_dict(),
+                          "auth": request.headers.get("Authorization"), "json": request.get_json(silent=True)})
+        status, body, delay, *headers = app.script.pop(0) if app.script else app.answer
+        time.sleep(delay)
+        response = app.make_response((body, status) if isinstance(body, str) else jsonify(body))
+        response.status_code = status
+        response.headers.update(headers[0] if headers else {})
+        return response
+
+    app.url = serve(app)
+    return app

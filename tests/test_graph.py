@@ -7,7 +7,6 @@ import hmac
 import time
 
 import pytest
-from flask import Flask, jsonify, request
 
 from bots.errors import GraphError
 from bots.graph import GraphClient, RetryPolicy
@@ -17,26 +16,8 @@ SECRET = "0123456789abcdef0123456789abcdef"
 
 
 @pytest.fixture
-def graph(serve):
-    """A loopback Graph server: ``graph.answer`` sets the next answer; ``graph.calls`` records requests."""
-    app = Flask("fake-graph")
-    app.calls = []
-    app.answer = (200, {"recipient_id": "1", "message_id": "m_1"}, 0.0)
-    app.script = []  # answers for the next calls, (status, body, delay[, headers]), before ``answer``
-
-    @app.route("/<path:path>", methods=["GET", "POST", "DELETE"])
-    def anything(path):
-        app.calls.append({"method": request.method, "path": path, "args": request.args.to_dict(),
-                          "auth": request.headers.get("Authorization"), "json": request.get_json(silent=True)})
-        status, body, delay, *headers = app.script.pop(0) if app.script else app.answer
-        time.sleep(delay)
-        response = app.make_response((body, status) if isinstance(body, str) else jsonify(body))
-        response.status_code = status
-        response.headers.update(headers[0] if headers else {})
-        return response
-
-    app.url = serve(app)
-    return app
+def graph(graph_server):
+    return graph_server
 
 
 class Sleeps(list):
