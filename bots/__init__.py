@@ -11,6 +11,8 @@ Write a bot::
         ctx.reply("What do you need?", quick_replies=[("Printer", "PRINTER")])
 """
 
+from linkpreview import Preview, PreviewRequest
+
 from .bot import Bot, Listener
 from .context import Context
 from .errors import ConfigError, GraphError, WebhookError
@@ -57,6 +59,8 @@ __all__ = [
     "MessagingEvent",
     "Outcome",
     "Postback",
+    "Preview",
+    "PreviewRequest",
     "QuickReply",
     "Read",
     "SecurityEvent",

@@ -7,10 +7,11 @@ module never needs secrets, and one ``Bot`` can be served by several apps (as te
 from __future__ import annotations
 
 import re
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from linkpreview.registry import Registration, domain_of
 
 from . import matchers, messages
 from .events import Event
@@ -71,7 +72,9 @@ class Bot:
         self.listeners: list[Listener] = []
         self.middlewares: list[Middleware] = []
         self.error_handlers: list[ErrorHandler] = []
-        self._served: list[weakref.ref] = []
+        self.link_previews: list[Registration] = []
+        self.link_collection_handler: Callable[[Any], Any] | None = None
+        self._runtime: Any = None
 
     def __repr__(self) -> str:
         return f"<Bot {self.name!r} with {len(self.listeners)} handlers>"
@@ -110,6 +113,31 @@ class Bot:
             matcher = matcher & when
         return self._register("any", matcher, object, field)
 
+    def link_preview(self, domain: str, path: str | re.Pattern | None = None, *, fetch: bool = False,
+                     headers: dict[str, str] | None = None) -> Any:
+        """Answer link-preview requests for ``domain`` (and its subdomains), optionally only for paths
+        matching ``path`` (a regex searched in the URL path; named groups reach ``request.match``).
+
+        As a decorator it registers a resolver ``(request) -> Preview | None``; with ``fetch=True``
+        it registers the OpenGraph fetcher instead (called, not used as a decorator).
+        """
+        pattern = re.compile(path) if isinstance(path, str) else path
+        canonical = domain_of(domain)
+        if fetch:
+            self.link_previews.append(Registration(self.name, canonical, pattern, None, True,
+                                                   tuple(sorted((headers or {}).items()))))
+            return None
+
+        def decorator(resolver: F) -> F:
+            self.link_previews.append(Registration(self.name, canonical, pattern, resolver))
+            return resolver
+        return decorator
+
+    def link_collection(self, resolver: F) -> F:
+        """Offer documents in the composer's share extension: ``resolver(request) -> list[Preview]``."""
+        self.link_collection_handler = resolver
+        return resolver
+
     def middleware(self, func: F) -> F:
         """Wrap every handler of this bot: ``func(event, ctx, call_next)``; call ``call_next(event, ctx)`` to go on."""
         self.middlewares.append(func)
@@ -126,16 +154,14 @@ class Bot:
 
         Uses the app that served this bot last (one app serves it in a deployment).
         """
-        for ref in reversed(self._served):
-            if (served := ref()) is not None:
-                return served.graph
+        if self._runtime is not None:
+            return self._runtime.graph
         raise RuntimeError(f"bot {self.name!r} is not served yet: bot.graph works once create_app() (or a "
                            "BotTester) has read its settings")
 
     def served_by(self, runtime: Any) -> None:
         """Called by the app that serves this bot, so ``bot.graph`` can find its settings."""
-        alive = [ref for ref in self._served if ref() is not None]
-        self._served = [*alive[-7:], weakref.ref(runtime)]
+        self._runtime = runtime
 
     def profile(self) -> dict:
         """The Messenger profile this bot declares (``/me/messenger_profile``), checked; {} if none."""
@@ -162,6 +188,10 @@ class Bot:
             fields = needed.setdefault(object, set())
             if field:
                 fields.add(field)
+        if self.link_previews:
+            needed.setdefault("link", set()).add("preview")
+        if self.link_collection_handler:
+            needed.setdefault("link", set()).add("collection")
         return needed
 
     def _register(self, kind: str, matcher: Matcher, object: str | None = None,

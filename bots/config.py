@@ -58,6 +58,10 @@ class ServerSettings:
     graph_retry_base_ms: int = 500
     data_dir: str = "data"
     admin_token: str | None = None
+    linkpreview_budget_ms: int = 3000
+    linkpreview_cache_ttl_seconds: int = 300
+    linkpreview_cache_max: int = 10_000
+    linkpreview_allow: str = ""
 
     def __repr__(self) -> str:
         return f"ServerSettings(graph_api_url={self.graph_api_url!r}, data_dir={self.data_dir!r}, admin_token=<hidden>)"
@@ -115,6 +119,11 @@ def server_settings(env: Mapping[str, str]) -> ServerSettings:
         graph_retry_base_ms=_int(env, "GRAPH_RETRY_BASE_MS", defaults.graph_retry_base_ms, 0, 60_000),
         data_dir=(env.get("DATA_DIR") or defaults.data_dir).strip(),
         admin_token=_secret("ADMIN_TOKEN", env["ADMIN_TOKEN"], "the server") if env.get("ADMIN_TOKEN") else None,
+        linkpreview_budget_ms=_int(env, "LINKPREVIEW_BUDGET_MS", defaults.linkpreview_budget_ms, 50, 20_000),
+        linkpreview_cache_ttl_seconds=_int(env, "LINKPREVIEW_CACHE_TTL_SECONDS",
+                                           defaults.linkpreview_cache_ttl_seconds, 0, 7 * 86400),
+        linkpreview_cache_max=_int(env, "LINKPREVIEW_CACHE_MAX", defaults.linkpreview_cache_max, 1, 10_000_000),
+        linkpreview_allow=env.get("LINKPREVIEW_ALLOW", "").strip(),
     )
 
 

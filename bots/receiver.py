@@ -2,6 +2,7 @@
 
 Order of checks for a delivery: known bot and topic (404) → size (413) → signature over the raw
 bytes (403) → JSON and envelope (400) → hand the items over (503 when there is no room) → 200.
+A ``link`` delivery is the exception: it is answered at once, with the preview in the body.
 The Flask blueprint, the test kit and the benchmarks all drive this one class.
 """
 
@@ -20,6 +21,7 @@ from .runtime import BotRuntime
 logger = logging.getLogger("bots")
 
 Accept = Callable[[str, Sequence[Item]], bool]
+AnswerLink = Callable[[str, Item], dict]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +36,12 @@ class Reply:
 class Receiver:
     """Verifies and accepts deliveries for the bots one app serves."""
 
-    def __init__(self, runtimes: Mapping[str, BotRuntime], accept: Accept, max_body_bytes: int = 1024 * 1024) -> None:
+    def __init__(self, runtimes: Mapping[str, BotRuntime], accept: Accept, max_body_bytes: int = 1024 * 1024,
+                 answer_link: AnswerLink | None = None) -> None:
         self.runtimes = runtimes
         self.accept = accept
         self.max_body_bytes = max_body_bytes
+        self.answer_link = answer_link
 
     def handshake(self, bot_name: str, topic: str | None, args: Mapping[str, str]) -> Reply:
         """Answer Workplace's subscription check: the bare challenge, or 403."""
@@ -65,6 +69,10 @@ class Receiver:
             object, items = parse(body)
             if topic is not None and object != topic:
                 raise WebhookError(400, f"object {object!r} was delivered to the {topic!r} callback URL", "object")
+            if object == "link" and self.answer_link is not None:
+                if len(items) != 1:
+                    raise WebhookError(400, "a link delivery holds exactly one entry with one change", "entry")
+                return Reply(200, self.answer_link(bot_name, items[0]))
             if items and not self.accept(bot_name, items):
                 logger.warning(notices.QUEUE_FULL)
                 raise WebhookError(503, notices.QUEUE_FULL)

@@ -13,7 +13,9 @@ import requests
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from . import admin, webhook
+from linkpreview import PreviewService
+
+from . import admin, previews, webhook
 from .bot import Bot
 from .cli import bots_cli
 from .config import ServerSettings, bot_settings, server_settings
@@ -38,10 +40,12 @@ class Deployment:
     dispatcher: Dispatcher
     executor: Executor
     stats: CallStats
+    previews: PreviewService
     receiver: Receiver = field(init=False)
 
     def __post_init__(self) -> None:
-        self.receiver = Receiver(self.runtimes, self.accept, self.settings.max_body_bytes)
+        self.receiver = Receiver(self.runtimes, self.accept, self.settings.max_body_bytes,
+                                 partial(previews.answer, self.previews))
 
     def accept(self, bot_name: str, items: Sequence[Item]) -> bool:
         """Queue ``items`` for ``bot_name``'s handlers; False (nothing queued) when there is no room."""
@@ -55,6 +59,8 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
     """A Flask app serving ``bots`` with settings from ``env``; raises ConfigError on a bad setting."""
     configure_logging(env.get("LOG_LEVEL", "INFO"))
     settings = server_settings(env)
+    bots = list(bots)
+    link_previews = previews.build(bots, settings, env)
     stats = CallStats(Store(Path(settings.data_dir) / "bots.sqlite3"))
     runtimes = {}
     for bot in bots:
@@ -64,7 +70,7 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
     if executor is None:
         executor = ThreadPoolExecutor(settings.workers, settings.queue_limit)
         atexit.register(executor.shutdown)
-    deployment = Deployment(settings, runtimes, dispatcher, executor, stats)
+    deployment = Deployment(settings, runtimes, dispatcher, executor, stats, link_previews)
 
     app = Flask(name, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

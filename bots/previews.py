@@ -1,0 +1,59 @@
+"""Join the bots to ``linkpreview``: one registry of every bot's domains, and the synchronous
+answer to a ``link`` delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from linkpreview import NO_PREVIEW, ConflictError, PreviewService, Registry
+from linkpreview.cache import MemoryPreviewCache
+
+from .bot import Bot
+from .config import ServerSettings
+from .envelope import Item, load_event
+from .errors import ConfigError
+from .events import LinkRequest
+
+
+def build(bots: Iterable[Bot], settings: ServerSettings, env: Mapping[str, str]) -> PreviewService:
+    """The preview service for ``bots``; conflicting registrations and bad settings stop start-up."""
+    registry = Registry()
+    collections = {}
+    for bot in bots:
+        for registration in bot.link_previews:
+            try:
+                registry.add(registration)
+            except ConflictError as error:
+                raise ConfigError("handlers", str(error)) from None
+        if bot.link_collection_handler is not None:
+            collections[bot.name] = bot.link_collection_handler
+    return PreviewService(registry, cache=MemoryPreviewCache(settings.linkpreview_cache_max),
+                          budget=settings.linkpreview_budget_ms / 1000, ttl=settings.linkpreview_cache_ttl_seconds,
+                          collections=collections, fetcher=_fetcher(registry, settings, env))
+
+
+def answer(service: PreviewService, bot_name: str, item: Item) -> dict:
+    """The response body for a ``link`` delivery: the preview or collection for its viewer."""
+    event = load_event(item)
+    if not isinstance(event, LinkRequest):
+        return NO_PREVIEW
+    respond = service.collection if event.field == "collection" else service.preview
+    return respond(bot_name, event.link, event.viewer_id, event.community_id, event)
+
+
+def _fetcher(registry: Registry, settings: ServerSettings, env: Mapping[str, str]):
+    if not any(registration.fetch for registration in registry.registrations):
+        return None
+    from linkpreview.guard import FetchPolicy
+
+    from linkpreview.resolvers import OpenGraphResolver, headers_setting
+
+    try:
+        policy = FetchPolicy.from_setting(settings.linkpreview_allow)
+    except ValueError as error:
+        raise ConfigError("LINKPREVIEW_ALLOW", str(error)) from None
+    try:
+        headers = headers_setting(env.get("LINKPREVIEW_HEADERS", ""))
+    except ValueError as error:
+        raise ConfigError("LINKPREVIEW_HEADERS", str(error)) from None
+    return OpenGraphResolver(policy, headers, timeout=settings.linkpreview_budget_ms / 1000)

@@ -1,0 +1,61 @@
+"""A bounded cache of preview answers with a time-to-live, behind an interface Redis can fill later.
+
+Keys are per viewer and link; a preview marked ``organization`` is stored under a key every
+viewer shares, since anyone in the company may see it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Protocol
+
+from .request import normalise
+
+EVERYONE = "*"
+
+
+class PreviewCache(Protocol):
+    def get(self, key: str) -> dict | None:
+        """The cached item, or None when absent or expired."""
+
+    def put(self, key: str, item: dict, ttl: float) -> None:
+        """Keep ``item`` for ``ttl`` seconds."""
+
+
+def cache_key(viewer: str | None, link: str) -> str:
+    """The key for ``viewer``'s preview of ``link`` (``EVERYONE`` for organisation-wide previews)."""
+    return f"{viewer or '?'}|{normalise(link)}"
+
+
+class MemoryPreviewCache:
+    """Least-recently-used entries past ``max_items`` go first; expired ones are dropped when read."""
+
+    def __init__(self, max_items: int = 10_000, clock=time.monotonic) -> None:
+        self.max_items = max_items
+        self._clock = clock
+        self._items: OrderedDict[str, tuple[float, dict]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> dict | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
+            expires, item = found
+            if expires <= self._clock():
+                del self._items[key]
+                return None
+            self._items.move_to_end(key)
+            return item
+
+    def put(self, key: str, item: dict, ttl: float) -> None:
+        with self._lock:
+            self._items[key] = (self._clock() + ttl, item)
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)

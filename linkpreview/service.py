@@ -1,0 +1,122 @@
+"""Answer a link-preview or collection request within its time budget, never with a 5xx.
+
+A resolver that raises, returns something invalid or runs past the budget gives the "no
+preview" answer and a log line; a late result still fills the cache for the next viewer.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from .cache import EVERYONE, MemoryPreviewCache, PreviewCache, cache_key
+from .preview import NO_PREVIEW, Preview, PreviewError, answer
+from .registry import Registration, Registry
+from .request import PreviewRequest
+
+logger = logging.getLogger("linkpreview")
+
+
+class PreviewService:
+    """Finds the registration for a link, consults the cache, runs the resolver within the budget."""
+
+    def __init__(self, registry: Registry, *, cache: PreviewCache | None = None, budget: float = 3.0,
+                 ttl: float = 300.0, workers: int = 8,
+                 collections: dict[str, Callable[[PreviewRequest], Any]] | None = None,
+                 fetcher: Callable[[Registration, PreviewRequest], Any] | None = None) -> None:
+        self.registry = registry
+        self.cache = cache or MemoryPreviewCache()
+        self.budget = budget
+        self.ttl = ttl
+        self.collections = collections or {}
+        self.fetcher = fetcher
+        self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="linkpreview")
+
+    def preview(self, bot: str, link: str | None, viewer: str | None, community: str | None = None,
+                event: Any = None) -> dict:
+        """The response body for ``viewer``'s preview of ``link``."""
+        found = self.registry.find(link or "", bot)
+        if found is None:
+            logger.info("%s: no link-preview registration covers %s; answered no preview", bot, _domain(link))
+            return NO_PREVIEW
+        cached = self.cache.get(cache_key(EVERYONE, link)) or self.cache.get(cache_key(viewer, link))
+        if cached is not None:
+            return answer([cached])
+        registration, matched = found
+        regex = matched if isinstance(matched, re.Match) else None
+        request = PreviewRequest(link, viewer, community, regex.groupdict() if regex else {}, regex, event)
+        item = self._within_budget(registration.label, lambda: self._resolve(registration, request))
+        return answer([item]) if item else NO_PREVIEW
+
+    def collection(self, bot: str, link: str | None, viewer: str | None, community: str | None = None,
+                   event: Any = None) -> dict:
+        """The response body for a share-extension request: the documents to offer, or none."""
+        resolver = self.collections.get(bot)
+        if resolver is None:
+            logger.info("%s: no @bot.link_collection handler; answered an empty collection", bot)
+            return NO_PREVIEW
+        request = PreviewRequest(link or "", viewer, community, {}, None, event)
+        items = self._within_budget(f"{bot}: collection", lambda: self._collect(bot, resolver, request))
+        return answer(items or [])
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _within_budget(self, label: str, work: Callable[[], Any]) -> Any:
+        future = self._pool.submit(work)
+        try:
+            return future.result(timeout=self.budget)
+        except concurrent.futures.TimeoutError:
+            logger.warning("%s ran past the %.1f s budget; answered no preview (a late result is still cached)",
+                           label, self.budget)
+            return None
+
+    def _resolve(self, registration: Registration, request: PreviewRequest) -> dict | None:
+        try:
+            if registration.fetch:
+                if self.fetcher is None:
+                    raise RuntimeError("no OpenGraph fetcher is configured")
+                result = self.fetcher(registration, request)
+            else:
+                result = registration.resolver(request)
+        except Exception:
+            logger.exception("%s raised on a preview request; answered no preview", registration.label)
+            return None
+        if result is None:
+            return None
+        item = _item(registration.label, result, request.link)
+        if item is not None:
+            viewer = EVERYONE if item["privacy"] == "organization" else request.viewer_id
+            self.cache.put(cache_key(viewer, request.link), item, self.ttl)
+        return item
+
+    def _collect(self, bot: str, resolver: Callable, request: PreviewRequest) -> list[dict]:
+        try:
+            results = resolver(request) or []
+        except Exception:
+            logger.exception("%s: link_collection raised; answered an empty collection", bot)
+            return []
+        items = [_item(f"{bot}: collection", result, getattr(result, "link", None) or "") for result in results]
+        return [item for item in items if item is not None]
+
+
+def _item(label: str, result: Any, link: str) -> dict | None:
+    if not isinstance(result, Preview):
+        logger.error("%s returned %s, expected a Preview (or None); answered no preview", label, type(result).__name__)
+        return None
+    try:
+        return result.to_dict(link)
+    except PreviewError as error:
+        logger.error("%s returned an invalid preview (%s); answered no preview", label, error)
+        return None
+
+
+def _domain(link: str | None) -> str:
+    try:
+        return urlsplit(link or "").hostname or repr(link)
+    except ValueError:
+        return repr(link)
