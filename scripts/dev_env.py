@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BOTS = ("helpdesk",)
+BOTS = ("helpdesk", "docs")
 
 
 def main(path: Path = ROOT / ".env") -> int:

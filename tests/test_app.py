@@ -12,6 +12,7 @@ import pytest
 from app import create_app
 from bots.errors import ConfigError
 from bots.testing import settings_for
+from handlers.docs import bot as docs
 from handlers.helpdesk import bot as helpdesk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,12 +23,12 @@ def isolated(**settings) -> dict:
 
 
 def test_serves_every_bot_in_handlers():
-    app = create_app(isolated(**settings_for(helpdesk)))
-    assert sorted(app.extensions["bots"].runtimes) == ["helpdesk"]
+    app = create_app(isolated(**settings_for(helpdesk), **settings_for(docs)))
+    assert sorted(app.extensions["bots"].runtimes) == ["docs", "helpdesk"]
 
 
 def test_index_lists_the_bots_and_their_webhook_urls_without_secrets():
-    app = create_app(isolated(**settings_for(helpdesk)))
+    app = create_app(isolated(BOTS="helpdesk", **settings_for(helpdesk)))
     body = app.test_client().get("/").json
     assert body["bots"][0]["webhook"] == "http://localhost/webhooks/helpdesk"
     assert "test-secret" not in str(body)
@@ -36,7 +37,7 @@ def test_index_lists_the_bots_and_their_webhook_urls_without_secrets():
 
 def test_a_missing_setting_stops_creation_naming_it():
     with pytest.raises(ConfigError, match="HELPDESK_APP_SECRET"):
-        create_app(isolated())
+        create_app(isolated(BOTS="helpdesk"))
 
 
 def test_bots_not_listed_need_no_settings(tmp_path, monkeypatch):
@@ -76,7 +77,7 @@ def test_importing_app_needs_no_settings_and_a_bad_setting_prints_one_line():
         app.app
     """)
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                            env={"PATH": "/usr/bin:/bin", "HELPDESK_APP_SECRET": "0123456789abcdef",
+                            env={"PATH": "/usr/bin:/bin", "BOTS": "helpdesk", "HELPDESK_APP_SECRET": "0123456789abcdef",
                                  "HELPDESK_ACCESS_TOKEN": "token-value", "HELPDESK_VERIFY_TOKEN": "x"})
     assert result.stdout.strip() == "imported"
     assert result.returncode == 3

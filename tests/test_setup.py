@@ -10,7 +10,7 @@ from app import create_app
 from bots.testing import settings_for
 from handlers.helpdesk import bot as helpdesk
 
-SETTINGS = {**settings_for(helpdesk), "HELPDESK_APP_ID": "424242"}
+SETTINGS = {**settings_for(helpdesk), "HELPDESK_APP_ID": "424242", "BOTS": "helpdesk"}
 
 
 @pytest.fixture

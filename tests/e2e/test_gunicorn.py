@@ -23,7 +23,8 @@ from bots.signature import sign
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 CREDENTIALS = {"HELPDESK_APP_SECRET": "e2e-secret-0123456789", "HELPDESK_ACCESS_TOKEN": "e2e-token-abcdefgh",
-               "HELPDESK_VERIFY_TOKEN": "e2e-verify-token"}
+               "HELPDESK_VERIFY_TOKEN": "e2e-verify-token", "DOCS_APP_SECRET": "e2e-docs-secret-0123",
+               "DOCS_ACCESS_TOKEN": "e2e-docs-token-abc", "DOCS_VERIFY_TOKEN": "e2e-docs-verify"}
 
 
 def free_port() -> int:
@@ -136,6 +137,19 @@ def test_refusals_over_http(server):
     assert requests.put(f"{url}/webhooks/helpdesk", timeout=5).status_code == 405
 
 
+def test_a_link_preview_is_answered_in_the_response_body_per_viewer(server):
+    url, _ = server
+    link = "https://docs.example.com/d/q3-plan"
+    for viewer, privacy in [("100071234567890", "accessible"), ("100071234567899", "inaccessible")]:
+        body = {"object": "link", "entry": [{"time": 1700000007, "changes": [{"field": "preview", "value": {
+            "community": {"id": "987654321012345"}, "user": {"id": viewer}, "link": link}}]}]}
+        raw = json.dumps(body).encode()
+        response = requests.post(f"{url}/webhooks/docs", data=raw, timeout=10, headers={
+            "X-Hub-Signature-256": sign(raw, CREDENTIALS["DOCS_APP_SECRET"])})
+        assert response.status_code == 200
+        assert response.json()["data"][0]["privacy"] == privacy
+
+
 def test_sigterm_stops_the_server_cleanly(emulator):
     port = free_port()
     process = start([str(GUNICORN), "app:app", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
@@ -146,7 +160,7 @@ def test_sigterm_stops_the_server_cleanly(emulator):
 
 
 def test_a_missing_setting_stops_gunicorn_with_one_line_naming_it():
-    env = {"PATH": os.environ["PATH"], "DOTENV": "0", "HELPDESK_ACCESS_TOKEN": "token-abcdefgh",
+    env = {"PATH": os.environ["PATH"], "DOTENV": "0", "BOTS": "helpdesk", "HELPDESK_ACCESS_TOKEN": "token-abcdefgh",
            "HELPDESK_VERIFY_TOKEN": "verify-token"}
     result = subprocess.run([str(GUNICORN), "app:app", "--bind", f"127.0.0.1:{free_port()}"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
