@@ -58,7 +58,7 @@ class Bot:
 
     def __init__(self, name: str, *, description: str = "", discoverable: bool = False, ignore_self: bool = True,
                  get_started: str | None = None, greeting: str | None = None,
-                 menu: Sequence[dict] | None = None) -> None:
+                 menu: Sequence[dict] | None = None, permissions: Sequence[str] = ()) -> None:
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise ValueError(f"bot name {name!r} must be lower-case letters, digits and _, starting with a letter "
                              "(it prefixes the settings: helpdesk -> HELPDESK_APP_SECRET)")
@@ -69,6 +69,7 @@ class Bot:
         self.get_started = get_started
         self.greeting = greeting
         self.menu = list(menu or [])
+        self.extra_permissions = tuple(permissions)
         self.listeners: list[Listener] = []
         self.middlewares: list[Middleware] = []
         self.error_handlers: list[ErrorHandler] = []

@@ -13,6 +13,7 @@ from flask.cli import AppGroup
 from . import signature
 from .deliveries import Deliveries
 from .errors import ConfigError, GraphError
+from .manifest import as_text, manifest
 from .setup import setup
 
 bots_cli = AppGroup("bots", help="Inspect and exercise the bots this app serves.")
@@ -41,6 +42,23 @@ def setup_command(bot: str, callback_url: str) -> None:
             click.echo(f"{bot}: {line}")
     except (ConfigError, ValueError, GraphError) as error:
         raise click.ClickException(str(error)) from None
+
+
+@bots_cli.command("manifest")
+@click.argument("bot", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--callback-url", default="https://bots.example.com", show_default=True,
+              help="The server's public base URL.")
+def manifest_command(bot: str | None, as_json: bool, callback_url: str) -> None:
+    """Print what to enter in the Admin Panel for each bot (or BOT): permissions, webhooks, domains."""
+    runtimes = current_app.extensions["bots"].runtimes
+    if bot and bot not in runtimes:
+        raise click.UsageError(f"no bot named {bot!r} here; `flask bots routes` lists them")
+    manifests = [manifest(runtime.bot, callback_url) for name, runtime in runtimes.items() if bot in (None, name)]
+    if as_json:
+        click.echo(json.dumps({"integrations": manifests}, indent=2))
+        return
+    click.echo("\n\n".join(as_text(data) for data in manifests))
 
 
 @bots_cli.command("stats")
