@@ -88,13 +88,15 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
 
 def configure_logging(level: str) -> None:
     """Send the framework's log lines to stderr unless the host (gunicorn, pytest) has set up logging."""
-    framework = logging.getLogger("bots")
-    framework.setLevel(level.upper() if level.upper() in logging.getLevelNamesMapping() else "INFO")
-    if framework.handlers or logging.getLogger().handlers:
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    framework.addHandler(handler)
+    level = level.upper() if level.upper() in logging.getLevelNamesMapping() else "INFO"
+    for name in ("bots", "linkpreview"):
+        framework = logging.getLogger(name)
+        framework.setLevel(level)
+        if framework.handlers or logging.getLogger().handlers:
+            continue
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        framework.addHandler(handler)
 
 
 def _index():

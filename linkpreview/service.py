@@ -41,7 +41,7 @@ class PreviewService:
         """The response body for ``viewer``'s preview of ``link``."""
         found = self.registry.find(link or "", bot)
         if found is None:
-            logger.info("%s: no link-preview registration covers %s; answered no preview", bot, _domain(link))
+            logger.warning("%s: no link-preview registration covers %s; answered no preview", bot, _domain(link))
             return NO_PREVIEW
         cached = self.cache.get(cache_key(EVERYONE, link)) or self.cache.get(cache_key(viewer, link))
         if cached is not None:
