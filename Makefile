@@ -31,6 +31,7 @@ test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install-dev
+	command -v wrk >/dev/null || (apt-get install -y -q wrk >/dev/null 2>&1 || echo "wrk not installed: using the Python load generator")
 	$(PY) bench/run.py
 
 lint: install-dev
