@@ -99,3 +99,24 @@ def test_signed_envelope_shapes_never_fail_inside(document):
         assert isinstance(response.json["data"], list)
     elif response.status_code == 200:
         assert len(tester.outcomes) - before == response.json["received"]
+
+
+@FAST
+@given(envelopes)
+def test_the_hot_path_shortcut_agrees_with_the_envelope_schema(document):
+    from unittest import mock
+
+    from bots import envelope
+    from bots.errors import WebhookError
+
+    raw = json.dumps(document).encode()
+
+    def outcome():
+        try:
+            return envelope.parse(raw)
+        except WebhookError as error:
+            return (error.status, error.field)
+
+    shortcut = outcome()
+    with mock.patch.object(envelope, "_well_formed", return_value=False):
+        assert outcome() == shortcut
