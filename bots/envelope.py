@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from marshmallow import Schema, ValidationError
 
@@ -40,8 +40,7 @@ def decode(body: bytes) -> dict:
     return document
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
+class Item(NamedTuple):
     """One ``messaging`` or ``changes`` item of a delivery, untyped: the unit that is queued.
 
     Plain JSON values only, so a durable inbox can store it as it is; :func:`load_event` types it.

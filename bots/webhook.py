@@ -6,7 +6,9 @@ a callback URL per topic. GET is the subscription handshake, POST a delivery.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request
+import json
+
+from flask import Blueprint, Response, current_app, request
 
 from .receiver import Receiver, Reply
 
@@ -21,17 +23,15 @@ def blueprint() -> Blueprint:
 
 def _webhook(bot: str, topic: str | None) -> Response:
     receiver: Receiver = current_app.extensions["bots"].receiver
-    if request.method == "GET":
-        return _response(receiver.handshake(bot, topic, request.args))
-    body = request.get_data(cache=False)
-    return _response(receiver.deliver(bot, topic, body, request.headers, request.remote_addr))
+    incoming = request._get_current_object()  # one proxy lookup instead of one per attribute
+    if incoming.method == "GET":
+        return _response(receiver.handshake(bot, topic, incoming.args))
+    body = incoming.get_data(cache=False)
+    return _response(receiver.deliver(bot, topic, body, incoming.headers, incoming.remote_addr))
 
 
 def _response(reply: Reply) -> Response:
     if isinstance(reply.body, str):
-        response = Response(reply.body, status=reply.status, mimetype="text/plain")
-    else:
-        response = jsonify(reply.body)
-        response.status_code = reply.status
-    response.headers.update(reply.headers)
-    return response
+        return Response(reply.body, status=reply.status, mimetype="text/plain", headers=reply.headers)
+    return Response(json.dumps(reply.body, separators=(",", ":")), status=reply.status,
+                    mimetype="application/json", headers=reply.headers)
