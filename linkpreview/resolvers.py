@@ -1,0 +1,57 @@
+"""The generic OpenGraph resolver: fetch the page through the SSRF guard and read its metadata.
+
+For domains whose pages describe themselves (``og:*``, ``twitter:*``, ``<title>``). The page is
+fetched with the service's headers, not the viewer's, so what it shows is what the organisation
+may see: the preview is marked ``organization`` and cached for every viewer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+
+from .fetch import fetch
+from .guard import FetchPolicy
+from .opengraph import read_metadata
+from .preview import Preview
+from .registry import Registration
+from .request import PreviewRequest
+
+logger = logging.getLogger("linkpreview")
+
+
+class OpenGraphResolver:
+    """Resolves a ``fetch=True`` registration: one guarded fetch, then the page's own metadata."""
+
+    def __init__(self, policy: FetchPolicy, headers: Mapping[str, Mapping[str, str]] | None = None,
+                 timeout: float = 3.0, max_bytes: int = 1024 * 1024) -> None:
+        self.policy = policy
+        self.headers = {domain.lower(): dict(values) for domain, values in (headers or {}).items()}
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+
+    def __call__(self, registration: Registration, request: PreviewRequest) -> Preview | None:
+        headers = {**dict(registration.headers), **self.headers.get(registration.domain, {})}
+        page = fetch(request.link, self.policy, headers=headers, timeout=self.timeout, max_bytes=self.max_bytes)
+        meta = read_metadata(page.text, page.final_url)
+        if not meta.get("title"):
+            logger.info("%s has no title or og:title; answered no preview", registration.domain)
+            return None
+        return Preview(title=meta["title"], description=meta.get("description"), privacy="organization",
+                       type=meta.get("type"), icon=meta.get("icon") or meta.get("image"),
+                       canonical_link=meta.get("canonical_link"))
+
+
+def headers_setting(raw: str) -> dict[str, dict[str, str]]:
+    """``LINKPREVIEW_HEADERS``: JSON ``{"wiki.example.com": {"Authorization": "Bearer ..."}}``."""
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ValueError("expected JSON such as {\"wiki.example.com\": {\"Authorization\": \"...\"}}") from None
+    if not isinstance(data, dict) or not all(
+            isinstance(v, dict) and all(isinstance(x, str) for x in (*v, *v.values())) for v in data.values()):
+        raise ValueError("expected an object of domain -> {header: value} with string values")
+    return data
