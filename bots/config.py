@@ -17,6 +17,7 @@ from .errors import ConfigError
 
 DEFAULT_GRAPH_API_URL = "https://graph.workplace.com"
 PROOF_MODES = ("timed", "classic", "off")
+INBOX_KINDS = ("sqlite", "memory", "celery")
 _SECRET = re.compile(r"[\x21-\x7e]{8,}")
 
 
@@ -62,6 +63,13 @@ class ServerSettings:
     linkpreview_cache_ttl_seconds: int = 300
     linkpreview_cache_max: int = 10_000
     linkpreview_allow: str = ""
+    inbox: str = "sqlite"
+    inbox_lease_seconds: int = 30
+    inbox_max_attempts: int = 5
+    inbox_retry_base_ms: int = 1000
+    outbox_threads: int = 4
+    outbox_max_attempts: int = 5
+    redis_url: str | None = None
 
     def __repr__(self) -> str:
         return f"ServerSettings(graph_api_url={self.graph_api_url!r}, data_dir={self.data_dir!r}, admin_token=<hidden>)"
@@ -124,7 +132,36 @@ def server_settings(env: Mapping[str, str]) -> ServerSettings:
                                            defaults.linkpreview_cache_ttl_seconds, 0, 7 * 86400),
         linkpreview_cache_max=_int(env, "LINKPREVIEW_CACHE_MAX", defaults.linkpreview_cache_max, 1, 10_000_000),
         linkpreview_allow=env.get("LINKPREVIEW_ALLOW", "").strip(),
+        inbox=_inbox_kind(env),
+        inbox_lease_seconds=_int(env, "INBOX_LEASE_SECONDS", defaults.inbox_lease_seconds, 1, 3600),
+        inbox_max_attempts=_int(env, "INBOX_MAX_ATTEMPTS", defaults.inbox_max_attempts, 1, 100),
+        inbox_retry_base_ms=_int(env, "INBOX_RETRY_BASE_MS", defaults.inbox_retry_base_ms, 0, 3_600_000),
+        outbox_threads=_int(env, "OUTBOX_THREADS", defaults.outbox_threads, 1, 64),
+        outbox_max_attempts=_int(env, "OUTBOX_MAX_ATTEMPTS", defaults.outbox_max_attempts, 1, 100),
+        redis_url=_redis_url(env),
     )
+
+
+def _inbox_kind(env: Mapping[str, str]) -> str:
+    """``INBOX`` if given; otherwise Celery when ``REDIS_URL`` is set, else the embedded SQLite inbox."""
+    raw = (env.get("INBOX") or "").strip().lower()
+    if not raw:
+        return "celery" if (env.get("REDIS_URL") or "").strip() else "sqlite"
+    if raw not in INBOX_KINDS:
+        raise ConfigError("INBOX", notices.CHOICE_SHAPE.format(choices=", ".join(INBOX_KINDS), value=raw))
+    if raw == "celery" and not (env.get("REDIS_URL") or "").strip():
+        raise ConfigError("INBOX", "is 'celery', which needs REDIS_URL (redis://host:6379/0)")
+    return raw
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("REDIS_URL") or "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise ConfigError("REDIS_URL", "is malformed: expected redis://host:6379/0 (value not shown)")
+    return raw
 
 
 def selected_bots(env: Mapping[str, str]) -> list[str] | None:

@@ -1,5 +1,10 @@
 """``Context``: the second argument of every handler. It can do everything ``bot.graph`` can,
-with the event's conversation as the default target, and carries the matcher's result.
+with the event's conversation as the default target, and carries the matcher's result and the
+conversation's state.
+
+Under the durable inbox the context has an :class:`~bots.outbox.Outbox`: calls that change
+something are collected and sent after the handler succeeds. Calls whose answer the handler
+needs go out at once: ``ctx.get`` and ``ctx.send(ids=...)`` (which creates a thread).
 """
 
 from __future__ import annotations
@@ -8,28 +13,38 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from .actions import Actions, QuickReplies, Sent
+from .actions import QuickReplies, Sent
 from .events import Change, Event, MessagingEvent
 from .graph import GraphClient
+from .outbox import Outbox, OutboxActions
+from .state import State
 
 
-class Context(Actions):
+class Context(OutboxActions):
     """What a handler answers with: ``ctx.reply``, ``ctx.comment``, ``ctx.typing`` and the rest."""
 
     messaging_type = "RESPONSE"
 
-    def __init__(self, bot: Any, event: Event, client: GraphClient, logger: logging.Logger | None = None) -> None:
-        super().__init__(client)
+    def __init__(self, bot: Any, event: Event, client: GraphClient, logger: logging.Logger | None = None, *,
+                 outbox: Outbox | None = None, state: State | None = None) -> None:
+        super().__init__(client, outbox)
         self.bot = bot
         self.event = event
         self.logger = logger or logging.getLogger(f"bots.{bot.name}")
         self.match: Any = None
         self.sent: list[dict] = []
+        self.state: State = state if state is not None else State()
+
+    def rollback(self) -> None:
+        """Drop what the handler collected and changed: it failed, so none of it may take effect."""
+        if self.outbox is not None:
+            self.outbox.clear()
+        self.state.restore()
 
     @property
-    def graph(self) -> Actions:
+    def graph(self) -> OutboxActions:
         """The same calls without the event's defaults: ``ctx.graph.send(..., to=someone_else)``."""
-        return Actions(self.client)
+        return OutboxActions(self.client, self.outbox)
 
     def reply(self, message: str | dict, quick_replies: QuickReplies = None) -> Sent | str | None:
         """Answer where the event came from: the sender of a 1:1 chat, the thread of a group chat,
@@ -69,7 +84,7 @@ class Context(Actions):
         super().remove_participants(thread or self._thread(), ids)
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
-        """Make one Graph call on the bot's behalf and record it in ``ctx.sent``."""
+        """Make one Graph call on the bot's behalf (or queue it in the outbox) and record it in ``ctx.sent``."""
         answer = super().call(method, path, body)
         self.sent.append({"method": method, "path": path, "body": body, "answer": answer})
         return answer

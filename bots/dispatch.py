@@ -1,7 +1,8 @@
-"""The one function every executor calls: type an item, skip repeats and echoes, route it.
+"""The one function every inbox calls: type an item, skip echoes and repeats, route it.
 
-Thread pool, inline test kit or (later) a durable worker: each hands ``Dispatcher.dispatch`` a
-bot name and a queued :class:`~bots.envelope.Item`, nothing else.
+In-memory executor, durable SQLite inbox, Celery worker or the inline test kit: each hands
+:meth:`Dispatcher.run` a bot name, a queued :class:`~bots.envelope.Item`, the conversation's
+state and (for the durable inboxes) an outbox that collects the handler's effects.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from .context import Context
 from .dedupe import DedupeStore
 from .envelope import Item, load_event
 from .errors import WebhookError
+from .outbox import Outbox
 from .router import Outcome, Status, route
 from .runtime import BotRuntime
+from .state import MemoryStates, State, StateStore
 
 logger = logging.getLogger("bots")
 
@@ -22,12 +25,26 @@ logger = logging.getLogger("bots")
 class Dispatcher:
     """Runs queued items for the bots one app serves."""
 
-    def __init__(self, runtimes: dict[str, BotRuntime], dedupe: DedupeStore) -> None:
+    def __init__(self, runtimes: dict[str, BotRuntime], dedupe: DedupeStore,
+                 states: StateStore | None = None) -> None:
         self.runtimes = runtimes
         self.dedupe = dedupe
+        self.states = states or MemoryStates()
 
     def dispatch(self, bot_name: str, item: Item) -> Outcome:
-        """Handle one item for ``bot_name`` and say what became of it; never raises for a bad item."""
+        """Handle one item with effects made at once, deduplicating in memory: the non-durable path."""
+        if not self.dedupe.first_time(f"{bot_name}:{item.dedupe_key}"):
+            logger.info(notices.DUPLICATE_SKIPPED, bot_name, item.path, item.dedupe_key)
+            return Outcome(Status.DUPLICATE)
+        conversation = item.conversation_key
+        state = self.states.load(bot_name, conversation)
+        outcome = self.run(bot_name, item, state=state)
+        if outcome.status is Status.HANDLED and state.changed:
+            self.states.save(bot_name, conversation, state)
+        return outcome
+
+    def run(self, bot_name: str, item: Item, *, state: State | None = None, outbox: Outbox | None = None) -> Outcome:
+        """Type ``item`` and route it to ``bot_name``'s handler; never raises for a bad item or handler."""
         runtime = self.runtimes[bot_name]
         runtime.learn(item.object, item.entry_id)
         try:
@@ -37,9 +54,5 @@ class Dispatcher:
             return Outcome(Status.INVALID, error=error)
         if runtime.bot.ignore_self and runtime.is_own(event):
             return Outcome(Status.IGNORED)
-        key = event.dedupe_key
-        if not self.dedupe.first_time(f"{bot_name}:{key}"):
-            logger.info(notices.DUPLICATE_SKIPPED, bot_name, event.describe(), key)
-            return Outcome(Status.DUPLICATE)
-        ctx = Context(runtime.bot, event, runtime.client)
+        ctx = Context(runtime.bot, event, runtime.client, outbox=outbox, state=state)
         return route(runtime.bot, event, ctx)

@@ -6,6 +6,7 @@ Bad input raises :class:`WebhookError` (400) naming the field, as ``entry[0].cha
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -62,6 +63,17 @@ class Item(NamedTuple):
     def from_dict(cls, data: dict) -> Item:
         """The inverse of :meth:`to_dict`."""
         return cls(**data)
+
+    @property
+    def dedupe_key(self) -> str:
+        """Identifies a redelivery of this item (PROTOCOL.md section 8): the message id, else a hash
+        of the topic, entry id and the item as delivered."""
+        message = self.data.get("message")
+        if isinstance(message, dict) and isinstance(message.get("mid"), str) and message["mid"]:
+            return f"mid:{message['mid']}"
+        canonical = json.dumps([self.object, self.entry_id, self.kind, self.data], sort_keys=True,
+                               separators=(",", ":"), default=str)
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
     @property
     def conversation_key(self) -> str:

@@ -68,6 +68,9 @@ def _wrap(middleware: Callable, call_next: Callable[[Event, Any], Any]) -> Calla
 
 
 def _on_error(bot: Bot, handler: str, error: Exception, event: Event, ctx: Any) -> None:
+    rollback = getattr(ctx, "rollback", None)
+    if rollback is not None:
+        rollback()
     if not bot.error_handlers:
         logger.error(notices.HANDLER_FAILED, bot.name, handler, event.describe(), type(error).__name__,
                      exc_info=error)
