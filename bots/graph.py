@@ -35,6 +35,9 @@ from .signature import appsecret_proof, timed_proof
 logger = logging.getLogger("bots.graph")
 
 CONNECT_TIMEOUT = 3.05
+#: Sent with every outbox delivery, the same on each retry. Graph ignores it; the emulator (and any
+#: proxy that honours it) answers a repeat with the first answer instead of acting twice.
+IDEMPOTENCY_HEADER = "X-Idempotency-Key"
 USAGE_HEADERS = ("X-App-Usage", "X-Business-Use-Case-Usage", "X-Ad-Account-Usage")
 
 
@@ -123,17 +126,18 @@ class GraphClient:
         return self.request("DELETE", path, json=body)
 
     def request(self, method: str, path: str, *, json: dict | None = None, params: dict | None = None,
-                token: str | None = None) -> dict:
+                token: str | None = None, idempotency_key: str | None = None) -> dict:
         """One logical call, retried on passing faults; raises :class:`GraphError` when it fails for good.
 
         ``token`` replaces the access token for this call (the app token ``APP_ID|APP_SECRET``
         that ``/app/subscriptions`` needs); such calls carry no appsecret_proof.
+        ``idempotency_key`` is sent as ``X-Idempotency-Key`` on every try of this call.
         """
         url = f"{self.base_url}/{quote(path.lstrip('/'), safe='/:,|')}"
         for attempt in range(1, self.retry.attempts + 1):
             self.governor.wait()
             try:
-                return self._once(method, url, path, json, params, token)
+                return self._once(method, url, path, json, params, token, idempotency_key)
             except GraphError as error:
                 if not error.retryable or attempt == self.retry.attempts:
                     raise
@@ -144,13 +148,13 @@ class GraphClient:
         raise AssertionError("unreachable")
 
     def _once(self, method: str, url: str, path: str, body: dict | None, params: dict | None,
-              token: str | None) -> dict:
+              token: str | None, idempotency_key: str | None = None) -> dict:
         query = dict(params or {})
-        headers = None
+        headers = {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else None
         if token is None:
             query.update(self._proof())
         else:
-            headers = {"Authorization": f"Bearer {token}"}
+            headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
         if self.on_call:
             self.on_call()
         try:

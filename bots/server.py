@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import atexit
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -21,8 +22,8 @@ from .cli import bots_cli
 from .config import ServerSettings, bot_settings, server_settings
 from .dedupe import MemoryDedupe
 from .dispatch import Dispatcher
-from .envelope import Item
 from .executor import Executor, ThreadPoolExecutor
+from .inbox import Inbox, Journal, MemoryInbox, SQLiteInbox
 from .receiver import Receiver
 from .runtime import BotRuntime
 from .stats import CallStats
@@ -38,20 +39,24 @@ class Deployment:
     settings: ServerSettings
     runtimes: dict[str, BotRuntime]
     dispatcher: Dispatcher
-    executor: Executor
+    inbox: Inbox
     stats: CallStats
     previews: PreviewService
     receiver: Receiver = field(init=False)
+    started: bool = False
 
     def __post_init__(self) -> None:
-        self.receiver = Receiver(self.runtimes, self.accept, self.settings.max_body_bytes,
+        self.receiver = Receiver(self.runtimes, self.inbox.accept, self.settings.max_body_bytes,
                                  partial(previews.answer, self.previews))
+        self._lock = threading.Lock()
 
-    def accept(self, bot_name: str, items: Sequence[Item]) -> bool:
-        """Queue ``items`` for ``bot_name``'s handlers; False (nothing queued) when there is no room."""
-        dispatch = self.dispatcher.dispatch
-        jobs = [(f"{bot_name}:{item.conversation_key}", partial(dispatch, bot_name, item)) for item in items]
-        return self.executor.submit(jobs)
+    def start(self) -> None:
+        """Start the inbox's workers, once: on the first request, or when gunicorn boots a worker."""
+        with self._lock:
+            if not self.started:
+                self.inbox.start()
+                atexit.register(self.inbox.shutdown)
+                self.started = True
 
 
 def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor | None = None,
@@ -61,16 +66,15 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
     settings = server_settings(env)
     bots = list(bots)
     link_previews = previews.build(bots, settings, env)
-    stats = CallStats(Store(Path(settings.data_dir) / "bots.sqlite3"))
+    store = Store(Path(settings.data_dir) / "bots.sqlite3")
+    stats = CallStats(store)
     runtimes = {}
     for bot in bots:
         session = session_factory() if session_factory else None
         runtimes[bot.name] = BotRuntime.build(bot, bot_settings(bot.name, env), settings, stats, session)
     dispatcher = Dispatcher(runtimes, MemoryDedupe(settings.dedupe_ttl_seconds, settings.dedupe_max_keys))
-    if executor is None:
-        executor = ThreadPoolExecutor(settings.workers, settings.queue_limit)
-        atexit.register(executor.shutdown)
-    deployment = Deployment(settings, runtimes, dispatcher, executor, stats, link_previews)
+    inbox = build_inbox(settings, store, dispatcher, runtimes, executor)
+    deployment = Deployment(settings, runtimes, dispatcher, inbox, stats, link_previews)
 
     app = Flask(name, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -83,7 +87,37 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
     app.add_url_rule("/healthz", view_func=_health)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _server_error)
+    app.wsgi_app = StartOnFirstRequest(app.wsgi_app, deployment.start)
     return app
+
+
+def build_inbox(settings: ServerSettings, store: Store, dispatcher: Dispatcher, runtimes: dict[str, BotRuntime],
+                executor: Executor | None = None) -> Inbox:
+    """The inbox ``settings`` ask for; a given ``executor`` (the test kit's) means the in-memory one."""
+    if executor is not None or settings.inbox == "memory":
+        return MemoryInbox(executor or ThreadPoolExecutor(settings.workers, settings.queue_limit), dispatcher)
+    if settings.inbox == "celery":
+        from .inbox.celery import CeleryInbox
+        return CeleryInbox.from_settings(settings, dispatcher, runtimes)
+    journal = Journal(store, settings.dedupe_ttl_seconds, settings.inbox_lease_seconds)
+    return SQLiteInbox(journal, dispatcher, runtimes, handler_threads=settings.workers,
+                       sender_threads=settings.outbox_threads, max_attempts=settings.inbox_max_attempts,
+                       send_attempts=settings.outbox_max_attempts, retry_base=settings.inbox_retry_base_ms / 1000)
+
+
+class StartOnFirstRequest:
+    """WSGI middleware that calls ``start`` before the first request, so tools that only load the
+    app (``flask bots deadletters``) never start handler threads."""
+
+    def __init__(self, wsgi_app: Callable, start: Callable[[], None]) -> None:
+        self.wsgi_app = wsgi_app
+        self.start: Callable[[], None] | None = start
+
+    def __call__(self, environ: dict, start_response: Callable):
+        if self.start is not None:
+            self.start()
+            self.start = None
+        return self.wsgi_app(environ, start_response)
 
 
 def configure_logging(level: str) -> None:
@@ -111,7 +145,7 @@ def _index():
 
 def _health():
     deployment = _deployment()
-    pending = getattr(deployment.executor, "pending", 0)
+    pending = deployment.inbox.pending
     return jsonify({"ok": True, "bots": sorted(deployment.runtimes), "pending": pending})
 
 

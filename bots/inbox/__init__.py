@@ -1,0 +1,44 @@
+"""Where accepted events wait for their handlers, and what the handlers send waits for Graph.
+
+Three implementations behind one protocol:
+
+- :class:`SQLiteInbox` (default): durable, one machine, worker threads in the web process;
+- ``CeleryInbox`` (``REDIS_URL`` set): durable, Celery workers on any number of machines;
+- :class:`MemoryInbox`: in process memory, for the test kit and benchmarks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from ..envelope import Item
+from .embedded import SQLiteInbox
+from .journal import Journal
+from .memory import MemoryInbox
+
+
+class Inbox(Protocol):
+    durable: bool
+
+    def accept(self, bot_name: str, items: Sequence[Item]) -> bool:
+        """Take every item or none, before the webhook answers 200; False when there is no room."""
+
+    def start(self) -> None:
+        """Start taking work (threads in this process, where the inbox has any)."""
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop taking work; let running work finish within ``timeout`` seconds."""
+
+    @property
+    def pending(self) -> int:
+        """Events and messages waiting."""
+
+    def dead_letters(self) -> list[dict]:
+        """Events and messages parked after their last attempt, oldest first."""
+
+    def replay(self, letter_id: str | None = None) -> int:
+        """Put one dead letter (or, with None, all) back in line; returns how many."""
+
+
+__all__ = ["Inbox", "Journal", "MemoryInbox", "SQLiteInbox"]

@@ -1,0 +1,144 @@
+"""The embedded durable inbox: SQLite on this machine, worker threads in the web process.
+
+``accept`` appends a delivery's items in one transaction before the webhook answers 200.
+Handler threads run each event with an outbox and the conversation's state and commit the
+result; sender threads deliver the outbox through the Graph client. Failures are retried with
+backoff and then parked as dead letters, which ``replay`` puts back in line.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping, Sequence
+
+from ..dispatch import Dispatcher
+from ..envelope import Item
+from ..errors import GraphError
+from ..graph import IDEMPOTENCY_HEADER
+from ..outbox import Outbox
+from ..router import Status
+from ..runtime import BotRuntime
+from .journal import Journal, Taken, TakenMessage, owner_name
+from .workers import Workers
+
+logger = logging.getLogger("bots")
+
+__all__ = ["IDEMPOTENCY_HEADER", "SQLiteInbox", "backoff"]
+
+
+def backoff(attempt: int, base: float, cap: float = 300.0) -> float:
+    """Seconds before try ``attempt + 1``: exponential from ``base``, capped, with jitter."""
+    delay = min(cap, base * 2 ** (attempt - 1))
+    return delay * random.uniform(0.5, 1.0)
+
+
+class SQLiteInbox:
+    """Accepts deliveries into the journal and runs them on this process's threads."""
+
+    durable = True
+
+    def __init__(self, journal: Journal, dispatcher: Dispatcher, runtimes: Mapping[str, BotRuntime], *,
+                 handler_threads: int = 8, sender_threads: int = 4, max_attempts: int = 5,
+                 send_attempts: int = 5, retry_base: float = 1.0, poll: float = 0.5) -> None:
+        self.journal = journal
+        self.dispatcher = dispatcher
+        self.runtimes = runtimes
+        self.max_attempts = max_attempts
+        self.send_attempts = send_attempts
+        self.retry_base = retry_base
+        self.owner = owner_name()
+        self.handlers = Workers("handler", handler_threads, self._take_event, self.handle, poll)
+        self.senders = Workers("sender", sender_threads, self._take_message, self.deliver, poll)
+
+    def accept(self, bot_name: str, items: Sequence[Item]) -> bool:
+        """Append ``items`` durably (before the webhook answers 200) and wake a handler thread."""
+        added = self.journal.append(bot_name, items)
+        if added:
+            self.handlers.wake(added)
+        return True
+
+    def start(self) -> None:
+        """Release leases of processes that died, then start the threads."""
+        released = self.journal.release_orphans()
+        if released:
+            logger.info("took back %d leases held by processes that are gone", released)
+        self.journal.purge_dedupe()
+        self.handlers.start()
+        self.senders.start()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        self.handlers.stop(timeout / 2)
+        self.senders.stop(timeout / 2)
+
+    @property
+    def pending(self) -> int:
+        counts = self.journal.counts()
+        return counts["events"] + counts["messages"]
+
+    def dead_letters(self) -> list[dict]:
+        return self.journal.dead_letters()
+
+    def replay(self, letter_id: str | None = None) -> int:
+        """Put one dead letter (or all) back in line; returns how many."""
+        replayed = self.journal.replay(letter_id)
+        self.handlers.wake(replayed)
+        self.senders.wake(replayed)
+        return replayed
+
+    def handle(self, taken: Taken) -> None:
+        """Run one event; commit its effects and state, or schedule a retry, or park it."""
+        if taken.bot not in self.runtimes:
+            self.journal.bury("event", taken.id, self.owner, f"no bot named {taken.bot!r} is served here")
+            return
+        state = self.journal.load_state(taken.bot, taken.conversation)
+        outbox = Outbox()
+        outcome = self.dispatcher.run(taken.bot, taken.item, state=state, outbox=outbox)
+        if outcome.status is not Status.FAILED:
+            try:
+                finished = self.journal.finish(taken, outbox.effects, state)
+            except TypeError as error:
+                self._failed(taken, error)
+                return
+            if not finished:
+                logger.warning("%s: event %d was taken over by another worker; this run's effects are dropped",
+                               taken.bot, taken.id)
+            elif outbox.effects:
+                self.senders.wake(len(outbox.effects))
+            return
+        self._failed(taken, outcome.error)
+
+    def deliver(self, message: TakenMessage) -> None:
+        """Send one outbox message; on failure retry later or park it with Graph's reason."""
+        runtime = self.runtimes.get(message.bot)
+        if runtime is None:
+            self.journal.bury("message", message.id, self.owner, f"no bot named {message.bot!r} is served here")
+            return
+        effect = message.effect
+        try:
+            runtime.client.request(effect.method, effect.path, json=effect.body, idempotency_key=message.key)
+        except GraphError as error:
+            reason = f"Graph API: {error}" + (f" (code {error.code})" if error.code is not None else "")
+            if error.retryable and message.attempts < self.send_attempts:
+                self.journal.retry("message", message.id, self.owner, reason,
+                                   backoff(message.attempts, self.retry_base))
+            else:
+                logger.error("%s: %s parked as a dead letter: %s", message.bot, effect.describe(), reason)
+                self.journal.bury("message", message.id, self.owner, reason)
+            return
+        self.journal.sent(message)
+
+    def _failed(self, taken: Taken, error: BaseException | None) -> None:
+        reason = f"{type(error).__name__}: {error}"[:1000] if error else "failed"
+        if taken.attempts < self.max_attempts:
+            self.journal.retry("event", taken.id, self.owner, reason, backoff(taken.attempts, self.retry_base))
+        else:
+            logger.error("%s: event %d parked as a dead letter after %d attempts: %s", taken.bot, taken.id,
+                         taken.attempts, reason)
+            self.journal.bury("event", taken.id, self.owner, reason)
+
+    def _take_event(self) -> Taken | None:
+        return self.journal.take(self.owner)
+
+    def _take_message(self) -> TakenMessage | None:
+        return self.journal.take_message(self.owner)
