@@ -118,7 +118,7 @@ class SQLiteInbox:
         try:
             runtime.client.request(effect.method, effect.path, json=effect.body, idempotency_key=message.key)
         except GraphError as error:
-            reason = f"Graph API: {error}" + (f" (code {error.code})" if error.code is not None else "")
+            reason = f"Graph API: {error}"
             if error.retryable and message.attempts < self.send_attempts:
                 self.journal.retry("message", message.id, self.owner, reason,
                                    backoff(message.attempts, self.retry_base))

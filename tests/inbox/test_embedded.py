@@ -1,0 +1,265 @@
+"""The durable SQLite inbox, end to end in one process: signed deliveries in, replies out to a real
+Graph server on loopback, with handler and sender threads running as they do under gunicorn."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from bots import Bot
+from bots.deliveries import Deliveries, batch
+from bots.server import make_app
+from bots.signature import sign
+from bots.testing import settings_for
+
+BUILD = Deliveries()
+
+
+def wait_for(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting")
+
+
+class Served:
+    """A bot served with the SQLite inbox; ``post`` delivers a signed body through the app."""
+
+    def __init__(self, bot: Bot, graph_url: str, data_dir: str, **settings: str) -> None:
+        env = {**settings_for(bot), "GRAPH_API_URL": graph_url, "DATA_DIR": data_dir, "GRAPH_RETRY_BASE_MS": "0",
+               "GRAPH_RETRY_ATTEMPTS": "1", "INBOX_RETRY_BASE_MS": "20", "LOG_LEVEL": "WARNING", **settings}
+        self.bot = bot
+        self.secret = env[f"{bot.name.upper()}_APP_SECRET"]
+        self.app = make_app([bot], env)
+        self.client = self.app.test_client()
+        self.inbox = self.app.extensions["bots"].inbox
+
+    def post(self, body: dict):
+        raw = json.dumps(body).encode()
+        return self.client.post(f"/webhooks/{self.bot.name}", data=raw, headers={
+            "Content-Type": "application/json", "X-Hub-Signature-256": sign(raw, self.secret)})
+
+    def idle(self) -> bool:
+        return self.inbox.pending == 0
+
+    def close(self) -> None:
+        self.inbox.shutdown(2)
+
+
+@pytest.fixture
+def served(bot, graph_server, tmp_path):
+    made: list[Served] = []
+
+    def serve(**settings: str) -> Served:
+        made.append(Served(bot, graph_server.url, str(tmp_path), **settings))
+        return made[-1]
+    yield serve
+    for one in made:
+        one.close()
+
+
+def sent_texts(graph_server) -> list[str]:
+    return [call["json"]["message"]["text"] for call in graph_server.calls
+            if call["path"].endswith("me/messages") and "message" in (call["json"] or {})]
+
+
+def test_a_reply_reaches_graph_after_the_200_and_leaves_nothing_pending(bot, served, graph_server):
+    @bot.on_message()
+    def echo(event, ctx):
+        ctx.reply(f"you said {event.text}")
+
+    server = served()
+    response = server.post(BUILD.message("hi"))
+
+    assert response.status_code == 200
+    assert wait_for(lambda: sent_texts(graph_server)) == ["you said hi"]
+    wait_for(server.idle)
+
+
+def test_the_same_batch_delivered_three_times_runs_each_handler_once(bot, served, graph_server):
+    @bot.on_message()
+    def echo(event, ctx):
+        ctx.reply(event.text)
+
+    server = served()
+    delivery = batch(*(BUILD.message(f"m{n}", sender=f"10007{n}") for n in range(5)))
+    for _ in range(3):
+        assert server.post(delivery).json == {"received": 5}
+
+    wait_for(lambda: len(sent_texts(graph_server)) >= 5)
+    wait_for(server.idle)
+    time.sleep(0.1)
+    assert sorted(sent_texts(graph_server)) == [f"m{n}" for n in range(5)]
+
+
+def test_one_conversations_events_are_handled_in_the_order_they_arrived(bot, served, graph_server):
+    seen: list[str] = []
+
+    @bot.on_message()
+    def slow_first(event, ctx):
+        if event.text == "0":
+            time.sleep(0.2)
+        seen.append(event.text)
+        ctx.reply(event.text)
+
+    server = served(HANDLER_THREADS="4")
+    for n in range(6):
+        server.post(BUILD.message(str(n)))
+
+    wait_for(lambda: len(sent_texts(graph_server)) == 6)
+    assert seen == [str(n) for n in range(6)]
+    assert sent_texts(graph_server) == [str(n) for n in range(6)]
+
+
+def test_a_handler_that_fails_half_way_sends_nothing_then_succeeds_on_retry(bot, served, graph_server):
+    runs = []
+
+    @bot.on_message()
+    def flaky(event, ctx):
+        runs.append(event.text)
+        ctx.reply("first half")
+        if len(runs) < 3:
+            raise RuntimeError("database not ready")
+        ctx.reply("second half")
+
+    server = served()
+    server.post(BUILD.message("go"))
+
+    wait_for(lambda: len(sent_texts(graph_server)) == 2)
+    assert len(runs) == 3
+    assert sent_texts(graph_server) == ["first half", "second half"]
+
+
+def test_a_handler_that_always_fails_becomes_a_dead_letter_and_replay_runs_it_again(bot, served, graph_server):
+    broken = {"on": True}
+
+    @bot.on_message()
+    def fragile(event, ctx):
+        if broken["on"]:
+            raise ValueError("the ticket system is down")
+        ctx.reply("filed")
+
+    server = served(INBOX_MAX_ATTEMPTS="3")
+    server.post(BUILD.message("file a ticket"))
+
+    [letter] = wait_for(server.inbox.dead_letters)
+    assert letter["kind"] == "event" and letter["attempts"] == 3
+    assert letter["error"] == "ValueError: the ticket system is down"
+    assert "file a ticket" not in json.dumps(letter)  # no message content in the operator's view
+    assert sent_texts(graph_server) == []
+
+    broken["on"] = False
+    assert server.inbox.replay(letter["id"]) == 1
+    assert wait_for(lambda: sent_texts(graph_server)) == ["filed"]
+    assert server.inbox.dead_letters() == []
+
+
+def test_error_handlers_see_the_failure_but_the_failed_runs_effects_are_dropped(bot, served, graph_server):
+    @bot.on_message()
+    def fails(event, ctx):
+        ctx.reply("half done")
+        raise RuntimeError("boom")
+
+    @bot.error_handler
+    def apologise(error, event, ctx):
+        ctx.logger.info("apologising for %s", type(error).__name__)
+
+    server = served(INBOX_MAX_ATTEMPTS="2")
+    server.post(BUILD.message("x"))
+    wait_for(server.inbox.dead_letters)
+    assert sent_texts(graph_server) == []
+
+
+def test_state_is_kept_per_conversation_and_a_failed_handler_leaves_it_unchanged(bot, served, graph_server):
+    @bot.on_message()
+    def count(event, ctx):
+        ctx.state["n"] = ctx.state.get("n", 0) + 1
+        if event.text == "fail":
+            raise RuntimeError("after changing the state")
+        ctx.reply(f"{event.text} {ctx.state['n']}")
+
+    server = served(INBOX_MAX_ATTEMPTS="1")
+    for text in ("a", "fail", "b"):
+        server.post(BUILD.message(text))
+    server.post(BUILD.message("other", sender="100079999"))
+
+    wait_for(lambda: len(sent_texts(graph_server)) == 3)
+    assert [text for text in sent_texts(graph_server) if text != "other 1"] == ["a 1", "b 2"]
+    assert "other 1" in sent_texts(graph_server)
+
+
+def test_state_that_json_cannot_hold_fails_the_event_with_a_clear_reason(bot, served, graph_server):
+    @bot.on_message()
+    def keeps_an_object(event, ctx):
+        ctx.state["when"] = object()
+        ctx.reply("saved?")
+
+    server = served(INBOX_MAX_ATTEMPTS="1")
+    server.post(BUILD.message("x"))
+    [letter] = wait_for(server.inbox.dead_letters)
+    assert letter["error"].startswith("TypeError: ctx.state must hold JSON values only")
+    assert sent_texts(graph_server) == []
+
+
+def test_a_permanent_graph_error_parks_the_message_with_graphs_reason(bot, served, graph_server):
+    @bot.on_message()
+    def echo(event, ctx):
+        ctx.reply("hello")
+
+    graph_server.answer = (400, {"error": {"message": "Invalid OAuth access token.", "code": 190}}, 0.0)
+    server = served()
+    server.post(BUILD.message("x"))
+
+    [letter] = wait_for(server.inbox.dead_letters)
+    assert letter["kind"] == "message" and letter["what"] == "POST me/messages"
+    assert letter["error"] == "Graph API: Invalid OAuth access token. code=190 status=400"
+    assert len(graph_server.calls) == 1
+
+    graph_server.answer = (200, {"recipient_id": "1", "message_id": "m_1"}, 0.0)
+    server.inbox.replay()
+    wait_for(lambda: len(graph_server.calls) == 2)
+    wait_for(server.idle)
+
+
+def test_passing_graph_faults_are_retried_with_the_same_idempotency_key(bot, served, graph_server):
+    @bot.on_message()
+    def echo(event, ctx):
+        ctx.reply("hello")
+
+    graph_server.script = [(500, {"error": {"message": "oops", "code": 2}}, 0.0),
+                           (400, {"error": {"message": "slow down", "code": 613}}, 0.0)]
+    keys = []
+    server = served()
+    original = server.inbox.runtimes[bot.name].client.session.request
+
+    def spy(method, url, **kwargs):
+        keys.append((kwargs.get("headers") or {}).get("X-Idempotency-Key"))
+        return original(method, url, **kwargs)
+    server.inbox.runtimes[bot.name].client.session.request = spy
+    server.post(BUILD.message("x"))
+
+    wait_for(lambda: len(graph_server.calls) == 3)
+    wait_for(server.idle)
+    assert len(set(keys)) == 1 and keys[0]
+    assert server.inbox.dead_letters() == []
+
+
+def test_send_to_several_people_goes_out_at_once_because_its_answer_is_needed(bot, served, graph_server):
+    threads = []
+
+    @bot.on_message()
+    def open_group(event, ctx):
+        sent = ctx.send("welcome", ids=["100071", "100072"])
+        threads.append(sent.thread_key)
+        ctx.send("queued", thread=sent.thread_key or "t_1")
+
+    graph_server.answer = (200, {"message_id": "m_1", "thread_key": "t_42"}, 0.0)
+    server = served()
+    server.post(BUILD.message("x"))
+    wait_for(lambda: len(graph_server.calls) == 2)
+    assert threads == ["t_42"]
+    assert graph_server.calls[1]["json"]["recipient"] == {"thread_key": "t_42"}
