@@ -17,6 +17,9 @@ def blueprint() -> Blueprint:
     bp.before_request(_authorise)
     bp.add_url_rule("/stats", view_func=_all_stats)
     bp.add_url_rule("/stats/<bot>", view_func=_bot_stats)
+    bp.add_url_rule("/deadletters", view_func=_dead_letters)
+    bp.add_url_rule("/deadletters/replay", view_func=_replay_all, methods=["POST"])
+    bp.add_url_rule("/deadletters/<letter_id>/replay", view_func=_replay_one, methods=["POST"])
     return bp
 
 
@@ -43,6 +46,26 @@ def _bot_stats(bot: str):
     if bot not in deployment.runtimes:
         return _error(WebhookError(404, f"no bot named {bot!r} is served here", "bot"))
     return jsonify(deployment.stats.summary(bot))
+
+
+def _dead_letters():
+    inbox = current_app.extensions["bots"].inbox
+    letters = inbox.dead_letters()
+    return jsonify({"dead_letters": letters, "count": len(letters), "pending": inbox.pending})
+
+
+def _replay_all():
+    return jsonify({"replayed": current_app.extensions["bots"].inbox.replay(None)})
+
+
+def _replay_one(letter_id: str):
+    try:
+        count = current_app.extensions["bots"].inbox.replay(letter_id)
+    except (ValueError, LookupError) as error:
+        return _error(WebhookError(400, str(error), "id"))
+    if not count:
+        return _error(WebhookError(404, f"no dead letter {letter_id!r}", "id"))
+    return jsonify({"replayed": count})
 
 
 def _error(error: WebhookError):

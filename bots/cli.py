@@ -79,6 +79,41 @@ def stats(bot: str | None, as_json: bool) -> None:
         click.echo(f"{summary['bot']:<16} last request {summary['last_request_day'] or 'never':<10}  {days}")
 
 
+@bots_cli.command("deadletters")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def deadletters(as_json: bool) -> None:
+    """List events and messages parked after their last attempt, with the error of each."""
+    letters = current_app.extensions["bots"].inbox.dead_letters()
+    if as_json:
+        click.echo(json.dumps({"dead_letters": letters}, indent=2))
+        return
+    if not letters:
+        click.echo("no dead letters")
+        return
+    for letter in letters:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(letter["failed_at"] or 0))
+        click.echo(f"{letter['id']:<14} {when}  {letter['bot']:<12} {letter['what']:<28} "
+                   f"attempts {letter['attempts']:<3} {letter['error']}")
+    click.echo(f"{len(letters)} dead letters; `flask bots replay <id>` or `--all` puts them back in line")
+
+
+@bots_cli.command("replay")
+@click.argument("letter_id", required=False)
+@click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter.")
+def replay(letter_id: str | None, replay_all: bool) -> None:
+    """Put dead letter LETTER_ID (event:12, message:7), or --all of them, back in line."""
+    if bool(letter_id) == replay_all:
+        raise click.UsageError("give one dead letter id (see `flask bots deadletters`) or --all")
+    try:
+        count = current_app.extensions["bots"].inbox.replay(letter_id)
+    except (ValueError, LookupError) as error:
+        raise click.UsageError(str(error)) from None
+    if letter_id and not count:
+        raise click.ClickException(f"no dead letter {letter_id!r}: `flask bots deadletters` lists them")
+    click.echo(f"replaying {count} dead letter{'s' if count != 1 else ''}; the running server picks "
+               f"{'them' if count != 1 else 'it'} up")
+
+
 @bots_cli.command("simulate")
 @click.argument("bot")
 @click.argument("text")

@@ -73,3 +73,17 @@ def graph_server(serve):
 
     app.url = serve(app)
     return app
+
+
+@pytest.fixture
+def served(bot, graph_server, tmp_path):
+    """``served(**settings)`` serves ``bot`` with the durable SQLite inbox, answering through ``graph_server``."""
+    from tests.support import Served
+    made: list[Served] = []
+
+    def start(**settings: str) -> Served:
+        made.append(Served(bot, graph_server.url, str(tmp_path), **settings))
+        return made[-1]
+    yield start
+    for one in made:
+        one.close()

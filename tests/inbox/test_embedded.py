@@ -6,65 +6,10 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
-from bots import Bot
 from bots.deliveries import Deliveries, batch
-from bots.server import make_app
-from bots.signature import sign
-from bots.testing import settings_for
+from tests.support import sent_texts, wait_for
 
 BUILD = Deliveries()
-
-
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting")
-
-
-class Served:
-    """A bot served with the SQLite inbox; ``post`` delivers a signed body through the app."""
-
-    def __init__(self, bot: Bot, graph_url: str, data_dir: str, **settings: str) -> None:
-        env = {**settings_for(bot), "GRAPH_API_URL": graph_url, "DATA_DIR": data_dir, "GRAPH_RETRY_BASE_MS": "0",
-               "GRAPH_RETRY_ATTEMPTS": "1", "INBOX_RETRY_BASE_MS": "20", "LOG_LEVEL": "WARNING", **settings}
-        self.bot = bot
-        self.secret = env[f"{bot.name.upper()}_APP_SECRET"]
-        self.app = make_app([bot], env)
-        self.client = self.app.test_client()
-        self.inbox = self.app.extensions["bots"].inbox
-
-    def post(self, body: dict):
-        raw = json.dumps(body).encode()
-        return self.client.post(f"/webhooks/{self.bot.name}", data=raw, headers={
-            "Content-Type": "application/json", "X-Hub-Signature-256": sign(raw, self.secret)})
-
-    def idle(self) -> bool:
-        return self.inbox.pending == 0
-
-    def close(self) -> None:
-        self.inbox.shutdown(2)
-
-
-@pytest.fixture
-def served(bot, graph_server, tmp_path):
-    made: list[Served] = []
-
-    def serve(**settings: str) -> Served:
-        made.append(Served(bot, graph_server.url, str(tmp_path), **settings))
-        return made[-1]
-    yield serve
-    for one in made:
-        one.close()
-
-
-def sent_texts(graph_server) -> list[str]:
-    return [call["json"]["message"]["text"] for call in graph_server.calls
-            if call["path"].endswith("me/messages") and "message" in (call["json"] or {})]
 
 
 def test_a_reply_reaches_graph_after_the_200_and_leaves_nothing_pending(bot, served, graph_server):
