@@ -1,4 +1,5 @@
-"""The IT helpdesk bot: a help menu with quick replies, a printer-ticket flow, and answers to mentions.
+"""The IT helpdesk bot: a help menu with quick replies, a two-step printer-ticket flow that keeps
+its place in ``ctx.state``, and answers to mentions.
 
 The example every doc points to; ``tests/test_helpdesk.py`` tests it with ``bots.testing``.
 """
@@ -45,9 +46,14 @@ def printer(event, ctx):
 
 @bot.on_quick_reply(re.compile(r"FLOOR_(?P<floor>\d)"))
 def printer_floor(event, ctx):
-    floor = ctx.match.group("floor")
-    ctx.reply(f"Thanks. Ticket {ticket_number(event)} is open for the printer on floor {floor}; "
-              "someone from IT will be there within the hour.")
+    ctx.state["printer_floor"] = ctx.match.group("floor")
+    ctx.reply("What is wrong with it? Describe it in a few words (or type 'cancel').")
+
+
+@bot.on_message(r"(?i)^\s*cancel\s*$")
+def cancel(event, ctx):
+    dropped = ctx.state.pop("printer_floor", None)
+    ctx.reply("Cancelled: no ticket was opened." if dropped else "There is nothing to cancel.", quick_replies=MENU)
 
 
 @bot.on_quick_reply("LAPTOP")
@@ -84,8 +90,14 @@ def tagged_comment(event, ctx):
 
 
 @bot.on_message()
-def fallback(event, ctx):
-    ctx.reply("Sorry, I did not get that. Type 'help' to see what I can do.")
+def free_text(event, ctx):
+    """The problem description when a printer ticket is waiting for one; otherwise a pointer to help."""
+    floor = ctx.state.pop("printer_floor", None)
+    if floor is None:
+        ctx.reply("Sorry, I did not get that. Type 'help' to see what I can do.")
+        return
+    ctx.reply(f"Thanks. Ticket {ticket_number(event)} is open for the printer on floor {floor} "
+              f"(\"{event.text.strip()[:80]}\"); someone from IT will be there within the hour.")
 
 
 @bot.middleware

@@ -24,12 +24,28 @@ def test_get_started_greets_with_the_menu(helpdesk):
     assert helpdesk.replies[-1].text.startswith("Hi, I'm the IT helpdesk")
 
 
-def test_printer_flow_asks_the_floor_then_opens_a_ticket(helpdesk):
+def test_printer_flow_asks_the_floor_then_the_problem_then_opens_a_ticket(helpdesk):
     helpdesk.quick_reply("PRINTER", "Printer")
     assert helpdesk.replies[-1].quick_reply_titles == ["Floor 1", "Floor 2", "Floor 3", "Floor 4"]
     helpdesk.quick_reply("FLOOR_3", "Floor 3")
+    assert helpdesk.replies[-1].text.startswith("What is wrong with it?")
+    helpdesk.message("paper jam again")
     assert "printer on floor 3" in helpdesk.replies[-1].text
+    assert '"paper jam again"' in helpdesk.replies[-1].text
     assert "Ticket HD-" in helpdesk.replies[-1].text
+    helpdesk.message("thanks!")
+    assert helpdesk.replies[-1].text.startswith("Sorry, I did not get that")
+
+
+def test_the_printer_flow_is_kept_per_person_and_can_be_cancelled(helpdesk):
+    helpdesk.quick_reply("PRINTER", "Printer")
+    helpdesk.quick_reply("FLOOR_1", "Floor 1")
+    helpdesk.message("smoke coming out", sender="100079999")
+    assert helpdesk.replies[-1].text.startswith("Sorry, I did not get that")
+    helpdesk.message("cancel")
+    assert helpdesk.replies[-1].text == "Cancelled: no ticket was opened."
+    helpdesk.message("cancel")
+    assert helpdesk.replies[-1].text == "There is nothing to cancel."
 
 
 def test_access_request_names_the_system(helpdesk):
