@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +26,8 @@ GUNICORN = Path(sys.executable).parent / "gunicorn"
 CREDENTIALS = {"HELPDESK_APP_SECRET": "e2e-secret-0123456789", "HELPDESK_ACCESS_TOKEN": "e2e-token-abcdefgh",
                "HELPDESK_VERIFY_TOKEN": "e2e-verify-token", "DOCS_APP_SECRET": "e2e-docs-secret-0123",
                "DOCS_ACCESS_TOKEN": "e2e-docs-token-abc", "DOCS_VERIFY_TOKEN": "e2e-docs-verify"}
+
+DATA_DIR = tempfile.TemporaryDirectory(prefix="bots-e2e-")
 
 
 def free_port() -> int:
@@ -47,7 +50,7 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 20) -> None:
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    full_env = {"PATH": os.environ["PATH"], "DOTENV": "0", **CREDENTIALS, **env}
+    full_env = {"PATH": os.environ["PATH"], "DOTENV": "0", "DATA_DIR": DATA_DIR.name, **CREDENTIALS, **env}
     return subprocess.Popen(args, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
