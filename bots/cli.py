@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 
 import click
@@ -77,6 +79,31 @@ def stats(bot: str | None, as_json: bool) -> None:
     for summary in summaries:
         days = "  ".join(f"{d['day'][5:]} {d['calls']:>4}" for d in summary["last_7_days"])
         click.echo(f"{summary['bot']:<16} last request {summary['last_request_day'] or 'never':<10}  {days}")
+
+
+@bots_cli.command("work")
+@click.option("--threads", default=8, show_default=True, help="Handler threads.")
+@click.option("--senders", default=4, show_default=True, help="Threads delivering the outbox to Graph.")
+def work(threads: int, senders: int) -> None:
+    """Run the inbox's handler and sender threads here, without serving HTTP, until Ctrl-C or SIGTERM.
+
+    For the embedded inbox on one machine: web processes with HANDLER_THREADS=0 and OUTBOX_THREADS=0
+    only accept, and this process handles what they append.
+    """
+    deployment = current_app.extensions["bots"]
+    if not deployment.inbox.durable:
+        raise click.UsageError("INBOX=memory keeps events inside each web process: there is nothing to work on here")
+    deployment.inbox.handlers.count, deployment.inbox.senders.count = threads, senders
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    deployment.start()
+    click.echo(f"working on the inbox of {', '.join(deployment.runtimes)}; Ctrl-C stops")
+    try:
+        while not stopping.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    deployment.inbox.shutdown()
 
 
 @bots_cli.command("deadletters")

@@ -118,7 +118,7 @@ def server_settings(env: Mapping[str, str]) -> ServerSettings:
     return ServerSettings(
         graph_api_url=_url("GRAPH_API_URL", env.get("GRAPH_API_URL", defaults.graph_api_url)),
         max_body_bytes=_int(env, "WEBHOOK_MAX_BYTES", defaults.max_body_bytes, 1024, 64 * 1024 * 1024),
-        workers=_int(env, "HANDLER_THREADS", defaults.workers, 1, 256),
+        workers=_int(env, "HANDLER_THREADS", defaults.workers, 0, 256),
         queue_limit=_int(env, "HANDLER_QUEUE_LIMIT", defaults.queue_limit, 1, 10_000_000),
         dedupe_ttl_seconds=_int(env, "DEDUPE_TTL_SECONDS", defaults.dedupe_ttl_seconds, 1, 30 * 86400),
         dedupe_max_keys=_int(env, "DEDUPE_MAX_KEYS", defaults.dedupe_max_keys, 1, 100_000_000),
@@ -136,7 +136,7 @@ def server_settings(env: Mapping[str, str]) -> ServerSettings:
         inbox_lease_seconds=_int(env, "INBOX_LEASE_SECONDS", defaults.inbox_lease_seconds, 1, 3600),
         inbox_max_attempts=_int(env, "INBOX_MAX_ATTEMPTS", defaults.inbox_max_attempts, 1, 100),
         inbox_retry_base_ms=_int(env, "INBOX_RETRY_BASE_MS", defaults.inbox_retry_base_ms, 0, 3_600_000),
-        outbox_threads=_int(env, "OUTBOX_THREADS", defaults.outbox_threads, 1, 64),
+        outbox_threads=_int(env, "OUTBOX_THREADS", defaults.outbox_threads, 0, 64),
         outbox_max_attempts=_int(env, "OUTBOX_MAX_ATTEMPTS", defaults.outbox_max_attempts, 1, 100),
         redis_url=_redis_url(env),
     )

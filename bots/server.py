@@ -95,7 +95,7 @@ def build_inbox(settings: ServerSettings, store: Store, dispatcher: Dispatcher, 
                 executor: Executor | None = None) -> Inbox:
     """The inbox ``settings`` ask for; a given ``executor`` (the test kit's) means the in-memory one."""
     if executor is not None or settings.inbox == "memory":
-        return MemoryInbox(executor or ThreadPoolExecutor(settings.workers, settings.queue_limit), dispatcher)
+        return MemoryInbox(executor or ThreadPoolExecutor(max(1, settings.workers), settings.queue_limit), dispatcher)
     if settings.inbox == "celery":
         from .inbox.celery import CeleryInbox
         return CeleryInbox.from_settings(settings, dispatcher, runtimes)

@@ -1,4 +1,5 @@
-"""``flask bots deadletters`` and ``flask bots replay``: an operator finds what failed and runs it again.
+"""``flask bots deadletters``, ``replay`` and ``work``: an operator finds what failed and runs it again,
+and runs handlers in a process of their own.
 
 (The other commands are tested beside what they drive: setup, stats, manifest, simulate.)
 """
@@ -6,9 +7,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 from bots.deliveries import Deliveries
-from tests.support import sent_texts, wait_for
+from tests.e2e.reliability_bots.echo import bot as echo
+from tests.support import Served, sent_texts, wait_for
 
 BUILD = Deliveries()
 
@@ -58,3 +63,23 @@ def test_loading_the_app_for_a_command_starts_no_handler_threads(bot, served):
     server = served()
     server.app.test_cli_runner().invoke(args=["bots", "deadletters"])
     assert not server.app.extensions["bots"].started
+
+
+def test_flask_bots_work_handles_what_web_processes_that_only_accept_have_appended(graph_server, tmp_path):
+    web = Served(echo, graph_server.url, str(tmp_path), HANDLER_THREADS="0", OUTBOX_THREADS="0")
+    assert web.post(BUILD.message("queued while no one works")).status_code == 200
+    assert web.inbox.pending == 1
+    env = {"PATH": os.environ["PATH"], "DOTENV": "0", "DATA_DIR": str(tmp_path), "GRAPH_API_URL": graph_server.url,
+           "ECHO_APP_SECRET": web.secret, "ECHO_ACCESS_TOKEN": "test-token-echo", "ECHO_VERIFY_TOKEN": "verify-echo"}
+    flask = os.path.join(os.path.dirname(sys.executable), "flask")
+    worker = subprocess.Popen([flask, "--app", "app:create_app({'HANDLERS': 'tests.e2e.reliability_bots'})", "bots",
+                               "work", "--threads", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    try:
+        assert wait_for(lambda: sent_texts(graph_server), timeout=20) == ["re:queued while no one works"]
+        wait_for(web.idle)
+    finally:
+        worker.terminate()
+        output = worker.communicate(timeout=15)[0]
+    assert worker.returncode == 0, output
+    assert "working on the inbox of echo" in output
