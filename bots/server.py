@@ -115,8 +115,11 @@ class StartOnFirstRequest:
 
     def __call__(self, environ: dict, start_response: Callable):
         if self.start is not None:
-            self.start()
-            self.start = None
+            try:
+                self.start()
+                self.start = None
+            except Exception:
+                logger.exception("could not start the inbox's workers; trying again on the next request")
         return self.wsgi_app(environ, start_response)
 
 

@@ -59,6 +59,13 @@ def test_settings_repr_hides_the_secrets():
     ("WEBHOOK_MAX_BYTES", "0"),
     ("HANDLER_THREADS", "-1"),
     ("DEDUPE_TTL_SECONDS", "forever"),
+    ("INBOX", "kafka"),
+    ("INBOX", "celery"),
+    ("REDIS_URL", "localhost:6379"),
+    ("REDIS_URL", "http://localhost:6379"),
+    ("INBOX_LEASE_SECONDS", "0"),
+    ("INBOX_MAX_ATTEMPTS", "0"),
+    ("OUTBOX_THREADS", "-1"),
 ])
 def test_malformed_server_settings_name_the_variable(variable, value):
     with pytest.raises(ConfigError) as caught:
@@ -72,6 +79,19 @@ def test_server_settings_defaults_and_a_version_prefix():
     assert server_settings({}).graph_api_url == "https://graph.workplace.com"
     assert server_settings({}).max_body_bytes == 1024 * 1024
     assert server_settings({}).dedupe_ttl_seconds >= 36 * 3600
+
+
+def test_the_inbox_is_sqlite_unless_redis_is_given_or_memory_is_asked_for():
+    assert server_settings({}).inbox == "sqlite"
+    assert server_settings({"REDIS_URL": "redis://127.0.0.1:6379/0"}).inbox == "celery"
+    assert server_settings({"REDIS_URL": "redis://127.0.0.1:6379/0", "INBOX": "sqlite"}).inbox == "sqlite"
+    assert server_settings({"INBOX": " Memory "}).inbox == "memory"
+
+
+def test_a_malformed_redis_url_is_never_echoed_it_may_hold_a_password():
+    with pytest.raises(ConfigError) as caught:
+        server_settings({"REDIS_URL": "redis//:hunter2@host"})
+    assert "hunter2" not in str(caught.value)
 
 
 def test_bots_selection():

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 from collections.abc import Mapping, Sequence
 
+from .. import notices
 from ..dispatch import Dispatcher
 from ..envelope import Item
-from ..errors import GraphError
+from ..errors import GraphError, WebhookError
 from ..graph import IDEMPOTENCY_HEADER
 from ..outbox import Outbox
 from ..router import Status
@@ -53,7 +55,11 @@ class SQLiteInbox:
 
     def accept(self, bot_name: str, items: Sequence[Item]) -> bool:
         """Append ``items`` durably (before the webhook answers 200) and wake a handler thread."""
-        added = self.journal.append(bot_name, items)
+        try:
+            added = self.journal.append(bot_name, items)
+        except sqlite3.Error as error:
+            logger.error("%s: %s (%s)", bot_name, notices.INBOX_UNAVAILABLE, error)
+            raise WebhookError(503, notices.INBOX_UNAVAILABLE) from None
         if added:
             self.handlers.wake(added)
         return True

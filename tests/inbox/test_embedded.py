@@ -208,3 +208,16 @@ def test_send_to_several_people_goes_out_at_once_because_its_answer_is_needed(bo
     wait_for(lambda: len(graph_server.calls) == 2)
     assert threads == ["t_42"]
     assert graph_server.calls[1]["json"]["recipient"] == {"thread_key": "t_42"}
+
+
+def test_when_the_inbox_cannot_store_a_delivery_the_webhook_answers_503_so_meta_retries(bot, served, tmp_path):
+    @bot.on_message()
+    def echo(event, ctx):
+        ctx.reply("hi")
+
+    server = served()
+    server.inbox.journal.store.connection().execute("DROP TABLE inbox")
+    response = server.post(BUILD.message("x"))
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.json["error"]["message"].startswith("the inbox could not store this delivery")
