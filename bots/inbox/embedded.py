@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import sqlite3
+import time
 from collections.abc import Mapping, Sequence
 
 from .. import notices
@@ -27,6 +28,8 @@ from .workers import Workers
 logger = logging.getLogger("bots")
 
 __all__ = ["IDEMPOTENCY_HEADER", "SQLiteInbox", "backoff"]
+
+PURGE_EVERY = 600.0  # seconds between sweeps of expired dedupe keys
 
 
 def backoff(attempt: int, base: float, cap: float = 300.0) -> float:
@@ -50,6 +53,7 @@ class SQLiteInbox:
         self.send_attempts = send_attempts
         self.retry_base = retry_base
         self.owner = owner_name()
+        self._next_purge = 0.0
         self.handlers = Workers("handler", handler_threads, self._take_event, self.handle, poll)
         self.senders = Workers("sender", sender_threads, self._take_message, self.deliver, poll)
 
@@ -69,7 +73,6 @@ class SQLiteInbox:
         released = self.journal.release_orphans()
         if released:
             logger.info("took back %d leases held by processes that are gone", released)
-        self.journal.purge_dedupe()
         self.handlers.start()
         self.senders.start()
 
@@ -144,6 +147,9 @@ class SQLiteInbox:
             self.journal.bury("event", taken.id, self.owner, reason)
 
     def _take_event(self) -> Taken | None:
+        if time.monotonic() >= self._next_purge:
+            self._next_purge = time.monotonic() + PURGE_EVERY
+            self.journal.purge_dedupe()
         return self.journal.take(self.owner)
 
     def _take_message(self) -> TakenMessage | None:

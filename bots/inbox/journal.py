@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS dedupe (
     key TEXT PRIMARY KEY,
     expires REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dedupe_expires ON dedupe (expires);
 CREATE TABLE IF NOT EXISTS state (
     bot TEXT NOT NULL,
     conversation TEXT NOT NULL,
