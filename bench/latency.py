@@ -1,0 +1,157 @@
+"""Event-to-reply latency at a steady 100 events/s: webhook in -> the reply's request at a Graph test server.
+
+The helpdesk bot runs under gunicorn with the Procfile's settings and the durable inbox (append,
+handler thread, outbox, sender thread, Graph client); each event is ``access bench-<n>``, whose
+reply names ``bench-<n>``, so every reply is matched to its event. Next to it, in the same run and
+at the same pace, the round trip of a POST to the bare Flask floor (request out -> answer back):
+the least any HTTP hop costs here.
+
+Run alone: ``.venv/bin/python -m bench.latency [--rate 100] [--seconds 10]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import logging
+import os
+import re
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from bench import throughput
+from bench.payloads import PATH, message, sender_id
+from bots.deliveries import Deliveries
+
+REPLY = re.compile(rb"access to bench-(\d+) was requested")
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Milliseconds at the 50th and 99th percentile over ``count`` events."""
+
+    name: str
+    count: int
+    p50: float
+    p99: float
+    lost: int = 0
+
+    def line(self) -> str:
+        lost = f", {self.lost} never arrived" if self.lost else ""
+        return f"{self.name:<44} p50 {self.p50:6.1f} ms   p99 {self.p99:6.1f} ms   ({self.count} events{lost})"
+
+
+class GraphRecorder:
+    """A Send API on loopback that notes when each bench reply arrives and answers success."""
+
+    def __init__(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.arrived: dict[int, float] = {}
+        self.server = make_server("127.0.0.1", 0, self._app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @Request.application
+    def _app(self, request: Request) -> Response:
+        found = REPLY.search(request.get_data())
+        if found:
+            self.arrived.setdefault(int(found.group(1)), time.perf_counter())
+        return Response(b'{"recipient_id": "1", "message_id": "m_bench"}', content_type="application/json")
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def paced(url: str, rate: float, seconds: float, body_for) -> dict[int, tuple[float, float]]:
+    """POST ``body_for(n)`` at ``rate`` per second on one keep-alive connection; per n: (sent, answered)."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    times: dict[int, tuple[float, float]] = {}
+    start = time.perf_counter()
+    for n in range(int(rate * seconds)):
+        delay = start + n / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        delivery = body_for(n)
+        sent = time.perf_counter()
+        connection.request("POST", PATH, body=delivery.body, headers=delivery.headers)
+        response = connection.getresponse()
+        response.read()
+        times[n] = (sent, time.perf_counter())
+        if response.status != 200:
+            raise RuntimeError(f"{url} answered {response.status}")
+    connection.close()
+    return times
+
+
+@contextmanager
+def serve(module: str, log: Path, recorder_url: str) -> Iterator[str]:
+    """``gunicorn module`` with the Procfile's settings (as ``bench/throughput.py`` serves every app)."""
+    url = f"http://127.0.0.1:{throughput.free_port()}"
+    args = [str(throughput.GUNICORN), module, "--bind", urlsplit(url).netloc, *throughput.GUNICORN_SETTINGS]
+    env = {"PATH": os.environ.get("PATH", ""), "DOTENV": "0", "BENCH_DATA_DIR": str(log.parent),
+           "BENCH_GRAPH_URL": recorder_url}
+    with log.open("wb") as out:
+        process = subprocess.Popen(args, cwd=throughput.ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            throughput.wait_until_serving(url, process)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(15)
+
+
+def percentiles(name: str, values: list[float], lost: int = 0) -> Latency:
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return Latency(name, len(values), statistics.median(values), cuts[98], lost)
+
+
+def run(rate: float = 100.0, seconds: float = 10.0) -> list[Latency]:
+    """The floor's round trip and the bot's event-to-reply latency, at the same pace."""
+    build = Deliveries()
+    with tempfile.TemporaryDirectory(prefix="bench-latency-") as folder:
+        with serve("bench.floor:app", Path(folder) / "floor.log", recorder_url="") as url:
+            paced(url, rate, 1.0, lambda n: message(build))  # warm-up
+            floor = paced(url, rate, seconds, lambda n: message(build))
+        recorder = GraphRecorder()
+        try:
+            with serve("bench.wsgi_latency:app", Path(folder) / "bots.log", recorder.url) as url:
+                paced(url, rate, 1.0, lambda n: message(Deliveries(sender=sender_id(n)), f"access bench-{-n - 1}"))
+                recorder.arrived.clear()
+                sent = paced(url, rate, seconds, lambda n: message(Deliveries(sender=sender_id(n % 200)),
+                                                                   f"access bench-{n}"))
+                deadline = time.monotonic() + 10
+                while len(recorder.arrived) < len(sent) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+        finally:
+            recorder.close()
+    floor_ms = [(answered - out) * 1000 for out, answered in floor.values()]
+    reply_ms = [(recorder.arrived[n] - out) * 1000 for n, (out, _) in sent.items() if n in recorder.arrived]
+    answer_ms = [(answered - out) * 1000 for out, answered in sent.values()]
+    return [percentiles("bare Flask floor, POST round trip", floor_ms),
+            percentiles("bots, webhook POST round trip (the 200)", answer_ms),
+            percentiles("bots, webhook in -> reply at Graph", reply_ms, lost=len(sent) - len(reply_ms))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    for row in run(args.rate, args.seconds):
+        print(row.line())
+
+
+if __name__ == "__main__":
+    main()
