@@ -1,8 +1,8 @@
-"""The durable journal in SQLite: accepted events, the outbox, dedupe keys, state and dead letters.
+"""The durable journal in SQLite: accepted events (and their dedupe keys), the outbox, state and dead letters.
 
 Every write is one transaction. An event is appended inside the webhook request, before the 200;
 a worker takes it under a lease, and finishing it (effects into the outbox, the state saved, the
-event removed) is one transaction that only the lease holder can commit. A worker that dies
+event marked done) is one transaction that only the lease holder can commit. A worker that dies
 leaves a lease that expires (or is released at once when its process is gone), and the event
 is taken again. Events of one conversation are taken in order; so are its outgoing messages.
 """
@@ -23,8 +23,9 @@ from ..state import State, dumps
 from ..store import Store
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS inbox (
+CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
+    dedupe_key TEXT NOT NULL UNIQUE,
     bot TEXT NOT NULL,
     conversation TEXT NOT NULL,
     item TEXT NOT NULL,
@@ -37,8 +38,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     received_at REAL NOT NULL,
     failed_at REAL
 );
-CREATE INDEX IF NOT EXISTS inbox_conversation ON inbox (conversation, id);
-CREATE INDEX IF NOT EXISTS inbox_status ON inbox (status, id);
+CREATE INDEX IF NOT EXISTS events_conversation ON events (conversation, status, id);
+CREATE INDEX IF NOT EXISTS events_status ON events (status, id);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     key TEXT NOT NULL UNIQUE,
@@ -54,13 +55,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_at REAL NOT NULL,
     failed_at REAL
 );
-CREATE INDEX IF NOT EXISTS outbox_conversation ON outbox (conversation, id);
+CREATE INDEX IF NOT EXISTS outbox_conversation ON outbox (conversation, status, id);
 CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, id);
-CREATE TABLE IF NOT EXISTS dedupe (
-    key TEXT PRIMARY KEY,
-    expires REAL NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS dedupe_expires ON dedupe (expires);
 CREATE TABLE IF NOT EXISTS state (
     bot TEXT NOT NULL,
     conversation TEXT NOT NULL,
@@ -80,7 +76,9 @@ WHERE status = 'ready' AND available_at <= :now AND lease_until <= :now
 ORDER BY id LIMIT 1
 """
 
-TABLES = {"event": "inbox", "message": "outbox"}
+TABLES = {"event": "events", "message": "outbox"}
+_APPEND = ("INSERT OR IGNORE INTO events (dedupe_key, bot, conversation, item, available_at, received_at) "
+           "VALUES (?, ?, ?, ?, ?, ?)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,22 +127,21 @@ class Journal:
         self.store.connection().executescript(SCHEMA)
 
     def append(self, bot: str, items: Sequence[Item]) -> int:
-        """Record ``items`` for ``bot`` in one transaction, skipping redeliveries; returns how many are new."""
+        """Record ``items`` for ``bot`` in one transaction, skipping redeliveries; returns how many are new.
+
+        An event's row stays (emptied) after it is done, until its dedupe key expires: the row is the key.
+        """
         now = self.clock()
-        added = 0
+        rows = [(f"{bot}:{item.dedupe_key}", bot, f"{bot}:{item.conversation_key}", json.dumps(item.to_dict()),
+                 now, now) for item in items]
+        if len(rows) == 1:
+            return self.store.connection().execute(_APPEND, rows[0]).rowcount
         with self.store.transaction() as db:
-            for item in items:
-                if db.execute("INSERT OR IGNORE INTO dedupe (key, expires) VALUES (?, ?)",
-                              (f"{bot}:{item.dedupe_key}", now + self.dedupe_ttl)).rowcount:
-                    db.execute("INSERT INTO inbox (bot, conversation, item, available_at, received_at) "
-                               "VALUES (?, ?, ?, ?, ?)",
-                               (bot, f"{bot}:{item.conversation_key}", json.dumps(item.to_dict()), now, now))
-                    added += 1
-        return added
+            return db.executemany(_APPEND, rows).rowcount
 
     def take(self, owner: str) -> Taken | None:
         """Lease the next event that may run now, or None."""
-        row = self._take("inbox", owner, "bot, conversation, item, attempts")
+        row = self._take("events", owner, "bot, conversation, item, attempts")
         if row is None:
             return None
         id, bot, conversation, item, attempts = row
@@ -167,7 +164,8 @@ class Journal:
         return True
 
     def _finish(self, db, taken: Taken, effects: Sequence[Effect], raw_state: str | None, now: float) -> None:
-        if not db.execute("DELETE FROM inbox WHERE id = ? AND lease_owner = ?", (taken.id, taken.owner)).rowcount:
+        if not db.execute("UPDATE events SET status = 'done', item = '', lease_until = 0, lease_owner = NULL, "
+                          "error = NULL WHERE id = ? AND lease_owner = ?", (taken.id, taken.owner)).rowcount:
             raise _LeaseLost
         db.executemany(
             "INSERT INTO outbox (key, bot, conversation, effect, available_at, created_at) "
@@ -208,7 +206,7 @@ class Journal:
         """Every parked event and message, oldest first, with its error; no message content."""
         db = self.store.connection()
         letters = [_event_letter(row) for row in db.execute(
-            "SELECT id, bot, conversation, item, attempts, error, failed_at FROM inbox WHERE status = 'dead'")]
+            "SELECT id, bot, conversation, item, attempts, error, failed_at FROM events WHERE status = 'dead'")]
         letters += [_message_letter(row) for row in db.execute(
             "SELECT id, bot, conversation, effect, attempts, error, failed_at FROM outbox WHERE status = 'dead'")]
         return sorted(letters, key=lambda letter: letter["failed_at"] or 0)
@@ -232,9 +230,9 @@ class Journal:
     def counts(self) -> dict[str, int]:
         """Events waiting, messages waiting and dead letters."""
         db = self.store.connection()
-        ((events,),) = db.execute("SELECT count(*) FROM inbox WHERE status = 'ready'")
+        ((events,),) = db.execute("SELECT count(*) FROM events WHERE status = 'ready'")
         ((messages,),) = db.execute("SELECT count(*) FROM outbox WHERE status = 'ready'")
-        ((dead_events,),) = db.execute("SELECT count(*) FROM inbox WHERE status = 'dead'")
+        ((dead_events,),) = db.execute("SELECT count(*) FROM events WHERE status = 'dead'")
         ((dead_messages,),) = db.execute("SELECT count(*) FROM outbox WHERE status = 'dead'")
         return {"events": events, "messages": messages, "dead_letters": dead_events + dead_messages}
 
@@ -254,9 +252,10 @@ class Journal:
         return released
 
     def purge_dedupe(self) -> int:
-        """Drop dedupe keys past their time-to-live."""
+        """Drop done events received longer ago than the dedupe time-to-live, and with them their keys."""
         with self.store.transaction() as db:
-            return db.execute("DELETE FROM dedupe WHERE expires < ?", (self.clock(),)).rowcount
+            return db.execute("DELETE FROM events WHERE status = 'done' AND received_at < ?",
+                              (self.clock() - self.dedupe_ttl,)).rowcount
 
     def _take(self, table: str, owner: str, columns: str) -> tuple | None:
         now = self.clock()

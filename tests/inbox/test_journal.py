@@ -48,7 +48,13 @@ def test_a_redelivered_item_is_appended_once_until_its_key_expires(journal, cloc
     assert journal.append("demo", delivered) == 0
     assert journal.append("other", delivered) == 1  # keys are per bot
     clock.now += 3601
-    journal.purge_dedupe()
+    assert journal.purge_dedupe() == 0  # an event not yet done keeps its key however old
+    assert journal.append("demo", delivered) == 0
+    for _ in range(2):
+        journal.finish(journal.take("w"), [])
+    assert journal.append("demo", delivered) == 0  # done, but within the time-to-live
+    clock.now += 3601
+    assert journal.purge_dedupe() == 2
     assert journal.append("demo", delivered) == 1
 
 
