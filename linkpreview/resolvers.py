@@ -19,13 +19,19 @@ from .registry import Registration
 from .request import PreviewRequest
 
 logger = logging.getLogger("linkpreview")
+#: The fetch's own cap, apart from the answer's budget: a page slower than the budget but within
+#: this still arrives, and fills the cache for the next viewer.
+FETCH_TIMEOUT_SECONDS = 3.0
 
 
 class OpenGraphResolver:
-    """Resolves a ``fetch=True`` registration: one guarded fetch, then the page's own metadata."""
+    """Resolves a ``fetch=True`` registration: one guarded fetch, then the page's own metadata.
+
+    ``timeout`` caps the fetch itself; the time budget of the answer is the service's, not this.
+    """
 
     def __init__(self, policy: FetchPolicy, headers: Mapping[str, Mapping[str, str]] | None = None,
-                 timeout: float = 3.0, max_bytes: int = 1024 * 1024) -> None:
+                 timeout: float = FETCH_TIMEOUT_SECONDS, max_bytes: int = 1024 * 1024) -> None:
         self.policy = policy
         self.headers = {domain.lower(): dict(values) for domain, values in (headers or {}).items()}
         self.timeout = timeout
