@@ -11,8 +11,8 @@ import json
 import logging
 from collections.abc import Mapping
 
-from .fetch import fetch
-from .guard import FetchPolicy
+from .fetch import FetchFailed, fetch
+from .guard import FetchPolicy, FetchRefused
 from .opengraph import read_metadata
 from .preview import Preview
 from .registry import Registration
@@ -39,7 +39,11 @@ class OpenGraphResolver:
 
     def __call__(self, registration: Registration, request: PreviewRequest) -> Preview | None:
         headers = {**dict(registration.headers), **self.headers.get(registration.domain, {})}
-        page = fetch(request.link, self.policy, headers=headers, timeout=self.timeout, max_bytes=self.max_bytes)
+        try:
+            page = fetch(request.link, self.policy, headers=headers, timeout=self.timeout, max_bytes=self.max_bytes)
+        except (FetchRefused, FetchFailed) as error:
+            logger.warning("%s: %s; answered no preview", registration.label, error.reason)
+            return None
         meta = read_metadata(page.text, page.final_url)
         if not meta.get("title"):
             logger.info("%s has no title or og:title; answered no preview", registration.domain)
