@@ -22,6 +22,7 @@ logger = logging.getLogger("bots")
 
 _ENVELOPE = sc.EnvelopeSchema()
 _MESSAGING = sc.MessagingSchema()
+_CHANGE = sc.ChangeSchema()
 _reported_unknown: set[tuple[str, str]] = set()
 
 
@@ -173,7 +174,7 @@ def messaging_event(topic: str, entry: dict, item: dict, path: str = "") -> ev.M
 
 def change_event(topic: str, entry: dict, change: dict, path: str = "") -> ev.Change:
     """One ``changes`` item as a typed event; unknown topics and fields become a plain ``Change``."""
-    data = _load(sc.ChangeSchema(), change, path)
+    data = _load(_CHANGE, change, path)
     name, value = data["field"], data["value"]
     known = _CHANGES.get((topic, name))
     if known is None:
