@@ -1,7 +1,7 @@
 """``make bench``: every benchmark, then a summary of the ratios against the bare Flask floor.
 
 In-process first (``bench/ingest.py``), then HTTP under gunicorn (``bench/throughput.py``). The
-figures are printed, never asserted: a benchmark informs, tests decide. Takes under two minutes.
+figures are printed, never asserted: a benchmark informs, tests decide. Takes about two minutes.
 
 Usage: ``.venv/bin/python bench/run.py [--loadgen wrk|python] [--rounds 5] [--seconds 2] [--quick]``.
 """

@@ -26,7 +26,7 @@ from bots.testing import settings_for
 from linkpreview import NO_PREVIEW
 
 VIEWER, OTHER = "100071234567890", "100071234567899"
-SLOW_SECONDS = 0.8
+SLOW_SECONDS = 1.2
 BUDGET_MS = 300
 ARTICLE = """<!doctype html><html><head>
 <title>Fallback title</title>
@@ -194,8 +194,8 @@ def test_a_slow_page_answers_no_preview_in_budget_then_its_late_result_from_the_
     started = time.monotonic()
     first = ask(url, link)
     assert (first.status_code, first.json()) == (200, NO_PREVIEW)
-    assert time.monotonic() - started < BUDGET_MS / 1000 + 0.25
-    time.sleep(SLOW_SECONDS + 1.0)  # the fetch goes on after the answer, and fills the cache
+    assert time.monotonic() - started < BUDGET_MS / 1000 + 0.5  # well before the page answers
+    time.sleep(SLOW_SECONDS + 0.8)  # the fetch goes on after the answer, and fills the cache
     started = time.monotonic()
     second = ask(url, link, OTHER)
     assert time.monotonic() - started < BUDGET_MS / 1000
