@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bots.deliveries import Deliveries, batch
+from bots.deliveries import COMMUNITY_ID, USER_ID, Deliveries, batch, envelope
 from bots.signature import SHA256_HEADER, sign
 
 BOT = "helpdesk"
@@ -18,6 +18,13 @@ PATH = f"/webhooks/{BOT}"
 SECRET = "bench-secret-0123456789"
 CREDENTIALS = {"HELPDESK_APP_SECRET": SECRET, "HELPDESK_ACCESS_TOKEN": "bench-token-abcdefgh",
                "HELPDESK_VERIFY_TOKEN": "bench-verify-token", "HELPDESK_APP_ID": "1234567890"}
+#: The documents bot answers link previews; same secret, so the HMAC peer accepts its deliveries too.
+PREVIEW_BOT = "docs"
+PREVIEW_PATH = f"/webhooks/{PREVIEW_BOT}"
+PREVIEW_CREDENTIALS = {"DOCS_APP_SECRET": SECRET, "DOCS_ACCESS_TOKEN": "bench-docs-token-abcd",
+                       "DOCS_VERIFY_TOKEN": "bench-docs-verify", "DOCS_APP_ID": "1234567891"}
+#: A document its viewer may read: an ``accessible`` preview, cached for that viewer.
+PREVIEW_LINK = "https://docs.example.com/d/q3-plan"
 #: Where the real app's Graph calls go: a loopback port nobody listens on, so replies fail fast.
 DEAD_GRAPH_URL = "http://127.0.0.1:9"
 
@@ -29,17 +36,18 @@ class Signed:
     body: bytes
     signature: str
     events: int
+    path: str = PATH
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Content-Type": "application/json", SHA256_HEADER: self.signature}
 
 
-def signed(delivery: dict, secret: str = SECRET) -> Signed:
-    """Serialise and sign ``delivery`` the way Workplace does (sha256 over the raw bytes)."""
+def signed(delivery: dict, secret: str = SECRET, path: str = PATH) -> Signed:
+    """Serialise and sign ``delivery`` the way Workplace does (sha256 over the raw bytes), for ``path``."""
     body = json.dumps(delivery).encode()
     events = sum(len(entry.get("messaging") or ()) + len(entry.get("changes") or ()) for entry in delivery["entry"])
-    return Signed(body, sign(body, secret), events)
+    return Signed(body, sign(body, secret), events, path)
 
 
 def sender_id(n: int) -> str:
@@ -50,6 +58,13 @@ def sender_id(n: int) -> str:
 def message(deliveries: Deliveries | None = None, text: str = "help") -> Signed:
     """A 1:1 chat message to the bot (``page``/``messages``)."""
     return signed((deliveries or Deliveries()).message(text))
+
+
+def preview(link: str = PREVIEW_LINK, viewer: str = USER_ID) -> Signed:
+    """A ``link``/``preview`` request for ``viewer``, shaped as PROTOCOL.md section 7 shows it."""
+    value = {"community": {"id": COMMUNITY_ID}, "user": {"id": viewer}, "link": link}
+    body = envelope("link", [{"time": 1_700_000_007, "changes": [{"field": "preview", "value": value}]}])
+    return signed(body, path=PREVIEW_PATH)
 
 
 def batched(entries: int = 10, deliveries: Deliveries | None = None) -> Signed:

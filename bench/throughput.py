@@ -5,7 +5,9 @@ In each round the apps are loaded one after the other (a short warm-up, then a t
 signed deliveries), and each app's median round is compared with the floor's (``bench/floor.py``):
 the machine's drift and a neighbour's burst then hit every app alike. The real app is served in
 three forms (``bench/wsgi_real.py``): its request path alone, and whole, with handlers running in
-its own thread pool as in production, their replies either answered by Graph or all failing.
+its own thread pool as in production, their replies either answered by Graph or all failing. A
+fourth app answers link previews (the documents bot); its load repeats one viewer's request for one
+document, so after the warm-up every answer is a cache hit.
 
 Every delivery is distinct (fresh message id), so no handler is skipped as a redelivery. When the
 handlers cannot keep up, the app's short handler queue fills and it answers 503 (back-pressure);
@@ -38,13 +40,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from itertools import islice
+from itertools import islice, repeat
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.payloads import DEAD_GRAPH_URL, PATH, Signed, message_stream
+from bench.payloads import DEAD_GRAPH_URL, PATH, PREVIEW_PATH, Signed, message_stream, preview
 
 ROOT = Path(__file__).resolve().parents[1]
+PREVIEW_APP = "preview, cache hit"
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 #: The Procfile's web process, without the access log and the control socket; every app gets exactly these.
 GUNICORN_SETTINGS = ("--workers", "2", "--worker-class", "gthread", "--threads", "4", "--graceful-timeout", "5",
@@ -52,7 +55,10 @@ GUNICORN_SETTINGS = ("--workers", "2", "--worker-class", "gthread", "--threads",
 #: What is served, floor first: the bare endpoint, the request path alone, the whole app with its handlers
 #: whose replies Graph answers, and the same with every reply failing (see ``bench/wsgi_real.py``).
 APPS = {"floor": "bench.floor:app", "ingest only": "bench.wsgi_real:ingest_only",
-        "full, Graph ok": "bench.wsgi_real:answered", "full, Graph dead": "bench.wsgi_real:app"}
+        "full, Graph ok": "bench.wsgi_real:answered", "full, Graph dead": "bench.wsgi_real:app",
+        PREVIEW_APP: "bench.wsgi_real:previews"}
+#: Where each app's deliveries go when not to ``PATH``.
+PATHS = {PREVIEW_APP: PREVIEW_PATH}
 LUA = Path(__file__).with_name("post.lua")
 WRK_THREADS, WRK_CONNECTIONS = 2, 16
 PYTHON_CLIENTS = 4
@@ -78,8 +84,8 @@ class Load:
         return self.accepted / self.seconds
 
 
-#: Loads ``url`` with the deliveries in a pool file for some seconds.
-LoadGenerator = Callable[[str, Path, float], Load]
+#: Loads ``url`` at a path with the deliveries in a pool file for some seconds.
+LoadGenerator = Callable[[str, str, Path, float], Load]
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,11 @@ class Pools:
     def reused(self) -> Path:
         path = self.folder / "reused.pool"
         return path if path.exists() else write_pool(path, self.stream, 5000)
+
+    def repeated_preview(self) -> Path:
+        """One viewer's preview request for one document, many times: every answer after the first is a cache hit."""
+        path = self.folder / "preview.pool"
+        return path if path.exists() else write_pool(path, repeat(preview()), 100)
 
     def fresh(self, seconds: float) -> Path:
         self.made += 1
@@ -210,10 +221,10 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def wrk_load(url: str, pool: Path, seconds: float) -> Load:
+def wrk_load(url: str, path: str, pool: Path, seconds: float) -> Load:
     """Load with wrk and ``post.lua``, which also counts the 503 answers."""
     args = ["wrk", "-t", str(WRK_THREADS), "-c", str(WRK_CONNECTIONS), "-d", f"{max(1, round(seconds))}s",
-            "-s", str(LUA), url + PATH, "--", str(pool), str(WRK_THREADS)]
+            "-s", str(LUA), url + path, "--", str(pool), str(WRK_THREADS)]
     output = subprocess.run(args, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
     return parse_wrk(output)
 
@@ -236,16 +247,17 @@ def _count(pattern: str, output: str) -> int:
     return sum(map(int, found.groups())) if found else 0
 
 
-def python_load(url: str, pool: Path, seconds: float) -> Load:
+def python_load(url: str, path: str, pool: Path, seconds: float) -> Load:
     """Load with ``PYTHON_CLIENTS`` processes, one keep-alive connection each, starting together."""
     start_at = time.time() + 0.5
-    jobs = [(url, str(pool), index, PYTHON_CLIENTS, start_at, seconds) for index in range(PYTHON_CLIENTS)]
+    jobs = [(url, path, str(pool), index, PYTHON_CLIENTS, start_at, seconds) for index in range(PYTHON_CLIENTS)]
     with multiprocessing.get_context("fork").Pool(PYTHON_CLIENTS) as clients:
         counts = clients.starmap(_client, jobs)
     return Load(sum(map(sum, counts)), seconds, sum(c[1] for c in counts), sum(c[2] for c in counts))
 
 
-def _client(url: str, pool: str, index: int, stride: int, start_at: float, seconds: float) -> tuple[int, int, int]:
+def _client(url: str, path: str, pool: str, index: int, stride: int, start_at: float, seconds: float
+            ) -> tuple[int, int, int]:
     """One client process: POST its share of the pool in turn until time is up; count 2xx, 503 and the rest."""
     lines = Path(pool).read_bytes().splitlines()[index::stride]
     requests = [(body, {"Content-Type": "application/json", "X-Hub-Signature-256": sig.decode()})
@@ -259,7 +271,7 @@ def _client(url: str, pool: str, index: int, stride: int, start_at: float, secon
         body, headers = requests[n % len(requests)]
         n += 1
         try:
-            connection.request("POST", PATH, body, headers)
+            connection.request("POST", path, body, headers)
             response = connection.getresponse()
             response.read()
         except OSError:
@@ -311,9 +323,13 @@ def load_once(app: str, url: str, pools: Pools, generator: LoadGenerator, *, sec
     """Warm ``app`` up, time one load, and wait for its handler backlog to drain, so that its handlers
     do not steal the next app's CPU; return the load and the drain time."""
     handlers_run = app.startswith("full")
-    warm_pool, pool = (pools.fresh(warmup), pools.fresh(seconds)) if handlers_run else (pools.reused(),) * 2
-    generator(url, warm_pool, warmup)
-    load = generator(url, pool, seconds)
+    if handlers_run:
+        warm_pool, pool = pools.fresh(warmup), pools.fresh(seconds)
+    else:
+        warm_pool = pool = pools.repeated_preview() if app == PREVIEW_APP else pools.reused()
+    path = PATHS.get(app, PATH)
+    generator(url, path, warm_pool, warmup)
+    load = generator(url, path, pool, seconds)
     if handlers_run:
         warm_pool.unlink()
         pool.unlink()
@@ -345,11 +361,11 @@ def report(result: Result) -> str:
     """Each app's median rate and its ratio to the floor's, and whatever makes the figures doubtful."""
     lines = [f"HTTP under gunicorn {' '.join(GUNICORN_SETTINGS)}; load: {result.generator}; "
              f"median of {len(result.runs[0].loads)} rounds",
-             f"{'app':<17} {'answers':>8} {'503':>6} {'failed':>6} {'accepted/s':>10} {'spread':>6} {'of floor':>8} "
+             f"{'app':<18} {'answers':>8} {'503':>6} {'failed':>6} {'accepted/s':>10} {'spread':>6} {'of floor':>8} "
              f"{'cost':>6} {'drain s':>7}"]
     for run in result.runs:
         load, share = run.load, run.load.rate / result.floor.rate
-        lines.append(f"{run.app:<17} {load.requests:>8} {load.rejected:>6} {load.failed:>6} {load.rate:>10.0f} "
+        lines.append(f"{run.app:<18} {load.requests:>8} {load.rejected:>6} {load.failed:>6} {load.rate:>10.0f} "
                      f"{run.spread:>6.0%} {share:>8.2f} {1 / share:>5.2f}x {run.drain_seconds:>7.1f}")
     handled = ", ".join(f"{app} {count}" for app, count in result.handled.items())
     lines.append(f"events the handlers ran for, warm-ups included: {handled}")

@@ -7,7 +7,8 @@
   as the Send API does, without a network: a handler costs what it costs when Graph says yes
   (requests, appsecret_proof, JSON, call statistics in the store);
 - ``bench.wsgi_real:ingest_only`` queues the handlers' jobs into a counter instead, so only the
-  request path (signature, JSON, envelope, split, enqueue, answer) is left, as in ``bench/ingest.py``.
+  request path (signature, JSON, envelope, split, enqueue, answer) is left, as in ``bench/ingest.py``;
+- ``bench.wsgi_real:previews`` serves the documents bot alone, for link-preview answers.
 
 Settings come from here, not from ``.env`` or the environment, so the run does not depend on the
 machine. The handler queue is kept short (``HANDLER_QUEUE_LIMIT``): when handlers fall behind the
@@ -27,7 +28,7 @@ from flask import Flask
 from requests.adapters import BaseAdapter
 
 from app import create_app
-from bench.payloads import CREDENTIALS, DEAD_GRAPH_URL
+from bench.payloads import CREDENTIALS, DEAD_GRAPH_URL, PREVIEW_CREDENTIALS
 from bots.executor import Job
 
 QUEUE_LIMIT = 256  # per gunicorn worker
@@ -77,13 +78,16 @@ def answering_session() -> requests.Session:
 
 
 def __getattr__(name: str) -> Flask:
-    """Build ``app``, ``answered`` or ``ingest_only`` when gunicorn first asks for it."""
+    """Build ``app``, ``answered``, ``ingest_only`` or ``previews`` when gunicorn first asks for it."""
     if name == "app":
         application = create_app(SETTINGS)
     elif name == "answered":
         application = create_app({**SETTINGS, "GRAPH_SESSION_FACTORY": answering_session})
     elif name == "ingest_only":
         application = create_app({**SETTINGS, "EXECUTOR": CountingExecutor()})
+    elif name == "previews":
+        application = create_app({**SETTINGS, "ENVIRON": {**CREDENTIALS, **PREVIEW_CREDENTIALS}, "BOTS": "docs",
+                                  "EXECUTOR": CountingExecutor()})
     else:
         raise AttributeError(name)
     globals()[name] = application

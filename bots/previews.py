@@ -45,7 +45,6 @@ def _fetcher(registry: Registry, settings: ServerSettings, env: Mapping[str, str
     if not any(registration.fetch for registration in registry.registrations):
         return None
     from linkpreview.guard import FetchPolicy
-
     from linkpreview.resolvers import OpenGraphResolver, headers_setting
 
     try:
@@ -56,4 +55,4 @@ def _fetcher(registry: Registry, settings: ServerSettings, env: Mapping[str, str
         headers = headers_setting(env.get("LINKPREVIEW_HEADERS", ""))
     except ValueError as error:
         raise ConfigError("LINKPREVIEW_HEADERS", str(error)) from None
-    return OpenGraphResolver(policy, headers, timeout=settings.linkpreview_budget_ms / 1000)
+    return OpenGraphResolver(policy, headers)

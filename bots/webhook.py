@@ -12,6 +12,9 @@ from flask import Blueprint, Response, current_app, request
 
 from .receiver import Receiver, Reply
 
+#: One compact encoder for every answer: ``json.dumps`` with separators builds a new one per call.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
 
 def blueprint() -> Blueprint:
     """The webhook routes; the app's :class:`Receiver` is found in ``app.extensions["bots"]``."""
@@ -33,5 +36,5 @@ def _webhook(bot: str, topic: str | None) -> Response:
 def _response(reply: Reply) -> Response:
     if isinstance(reply.body, str):
         return Response(reply.body, status=reply.status, mimetype="text/plain", headers=reply.headers)
-    return Response(json.dumps(reply.body, separators=(",", ":")), status=reply.status,
+    return Response(_encode(reply.body), status=reply.status,
                     mimetype="application/json", headers=reply.headers)

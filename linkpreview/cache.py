@@ -29,6 +29,13 @@ def cache_key(viewer: str | None, link: str) -> str:
     return f"{viewer or '?'}|{normalise(link)}"
 
 
+def lookup_keys(viewer: str | None, link: str) -> tuple[str, str]:
+    """The keys a preview of ``link`` for ``viewer`` may be under, organisation-wide first; the link
+    is normalised once for both, as every preview request looks them up."""
+    normal = normalise(link)
+    return f"{EVERYONE}|{normal}", f"{viewer or '?'}|{normal}"
+
+
 class MemoryPreviewCache:
     """Least-recently-used entries past ``max_items`` go first; expired ones are dropped when read."""
 

@@ -11,21 +11,27 @@ import json
 import logging
 from collections.abc import Mapping
 
-from .fetch import fetch
-from .guard import FetchPolicy
+from .fetch import FetchFailed, fetch
+from .guard import FetchPolicy, FetchRefused
 from .opengraph import read_metadata
 from .preview import Preview
 from .registry import Registration
 from .request import PreviewRequest
 
 logger = logging.getLogger("linkpreview")
+#: The fetch's own cap, apart from the answer's budget: a page slower than the budget but within
+#: this still arrives, and fills the cache for the next viewer.
+FETCH_TIMEOUT_SECONDS = 3.0
 
 
 class OpenGraphResolver:
-    """Resolves a ``fetch=True`` registration: one guarded fetch, then the page's own metadata."""
+    """Resolves a ``fetch=True`` registration: one guarded fetch, then the page's own metadata.
+
+    ``timeout`` caps the fetch itself; the time budget of the answer is the service's, not this.
+    """
 
     def __init__(self, policy: FetchPolicy, headers: Mapping[str, Mapping[str, str]] | None = None,
-                 timeout: float = 3.0, max_bytes: int = 1024 * 1024) -> None:
+                 timeout: float = FETCH_TIMEOUT_SECONDS, max_bytes: int = 1024 * 1024) -> None:
         self.policy = policy
         self.headers = {domain.lower(): dict(values) for domain, values in (headers or {}).items()}
         self.timeout = timeout
@@ -33,7 +39,11 @@ class OpenGraphResolver:
 
     def __call__(self, registration: Registration, request: PreviewRequest) -> Preview | None:
         headers = {**dict(registration.headers), **self.headers.get(registration.domain, {})}
-        page = fetch(request.link, self.policy, headers=headers, timeout=self.timeout, max_bytes=self.max_bytes)
+        try:
+            page = fetch(request.link, self.policy, headers=headers, timeout=self.timeout, max_bytes=self.max_bytes)
+        except (FetchRefused, FetchFailed) as error:
+            logger.warning("%s: %s; answered no preview", registration.label, error.reason)
+            return None
         meta = read_metadata(page.text, page.final_url)
         if not meta.get("title"):
             logger.info("%s has no title or og:title; answered no preview", registration.domain)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from .cache import EVERYONE, MemoryPreviewCache, PreviewCache, cache_key
+from .cache import EVERYONE, MemoryPreviewCache, PreviewCache, cache_key, lookup_keys
 from .preview import NO_PREVIEW, Preview, PreviewError, answer
 from .registry import Registration, Registry
 from .request import PreviewRequest
@@ -43,7 +43,8 @@ class PreviewService:
         if found is None:
             logger.warning("%s: no link-preview registration covers %s; answered no preview", bot, _domain(link))
             return NO_PREVIEW
-        cached = self.cache.get(cache_key(EVERYONE, link)) or self.cache.get(cache_key(viewer, link))
+        shared, own = lookup_keys(viewer, link)
+        cached = self.cache.get(shared) or self.cache.get(own)
         if cached is not None:
             return answer([cached])
         registration, matched = found

@@ -284,3 +284,45 @@ def test_an_unknown_messaging_kind_is_named_after_the_kind_not_an_extra_field():
             "reaction": {"reaction": "like", "mid": "m_1"}}
     _, [parsed] = parse(encode({"object": "page", "entry": [{"id": PAGE, "time": 1, "messaging": [item]}]}))
     assert load_event(parsed).field == "reaction"
+
+
+LINK = "https://docs.example.com/d/q3-plan"
+
+
+def link_item(value: object, field: str = "preview") -> Item:
+    """A ``link`` change as :func:`parse` hands it on."""
+    return Item("link", None, 1700000007.0, "changes", {"field": field, "value": value}, "entry[0].changes[0]")
+
+
+@pytest.mark.parametrize("value, expected", [
+    ({"community": {"id": COMMUNITY}, "user": {"id": USER}, "link": LINK}, (LINK, USER, COMMUNITY)),
+    ({"user": {"id": USER}, "link": LINK, "verb": "add", "extra": [1]}, (LINK, USER, None)),
+    ({"community": None, "user": {"id": USER}, "link": LINK}, (LINK, USER, None)),
+    ({"community": {"id": int(COMMUNITY)}, "user": {"id": int(USER)}, "link": LINK}, (LINK, USER, COMMUNITY)),
+])
+def test_a_link_request_types_the_same_in_its_usual_form_and_through_the_schema(value, expected):
+    event = load_event(link_item(value))
+    assert type(event) is ev.LinkRequest
+    assert (event.link, event.viewer_id, event.community_id) == expected
+    assert (event.object, event.field, event.entry_id, event.time) == ("link", "preview", None, 1700000007.0)
+    assert event.value is value and event.raw == {"field": "preview", "value": value}
+    assert event.verb == value.get("verb")
+
+
+def test_a_collection_request_may_come_without_a_link():
+    event = load_event(link_item({"user": {"id": USER}}, field="collection"))
+    assert (type(event), event.field, event.link, event.viewer_id) == (ev.LinkRequest, "collection", None, USER)
+
+
+@pytest.mark.parametrize("value, field", [
+    ({"user": {"id": USER}}, "entry[0].changes[0].value.link"),
+    ({"user": {"id": USER}, "link": None}, "entry[0].changes[0].value.link"),
+    ({"user": {"id": USER}, "link": 5}, "entry[0].changes[0].value.link"),
+    ({"link": LINK}, "entry[0].changes[0].value.user"),
+    ({"user": {"id": ""}, "link": LINK}, "entry[0].changes[0].value.user.id"),
+    ({"user": {"id": USER}, "community": {}, "link": LINK}, "entry[0].changes[0].value.community.id"),
+])
+def test_a_link_request_out_of_shape_is_refused_naming_the_field(value, field):
+    with pytest.raises(WebhookError) as refused:
+        load_event(link_item(value))
+    assert (refused.value.status, refused.value.field) == (400, field)
