@@ -2,9 +2,10 @@
 
 Three apps get the same bytes: the floor (``bench/floor.py``), a hand-written HMAC receiver
 (``bench/peer_hmac.py``, the issue's reference peer) and the real app, built by
-``bots.server.make_app`` with an executor that takes the jobs without running them. So what is
-timed is the request path only: size check, signature, JSON, envelope schema, split, enqueue,
-answer.
+``bots.server.make_app`` in two forms: with an executor that takes the jobs without running them
+("full": size check, signature, JSON, envelope, split, enqueue, answer), and with the durable SQLite
+inbox ("durable": the same, with each new event appended to the inbox in one transaction before the
+200; no handler threads run). Every message is distinct, so none is skipped as a redelivery.
 
 A third case is the answer to a link preview whose answer is already cached (the documents bot,
 a viewer who asked before): signature, JSON, envelope, registry, cache look-up, JSON answer. It
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import io
+import itertools
 import statistics
 import tempfile
 import time
@@ -36,7 +38,7 @@ from werkzeug.test import EnvironBuilder
 from bench import floor, payloads, peer_hmac
 from bench.payloads import BOT, CREDENTIALS, DEAD_GRAPH_URL, PREVIEW_CREDENTIALS, Signed, batched, message
 from bench.wsgi_real import CountingExecutor
-from bots.deliveries import USER_ID
+from bots.deliveries import USER_ID, Deliveries
 from bots.server import make_app
 from handlers.docs import bot as docs_bot
 from handlers.helpdesk import bot
@@ -59,6 +61,12 @@ class Row:
     floor_us: float
     peer_us: float
     full_us: float
+    durable_us: float
+
+    @property
+    def durable_ratio(self) -> float:
+        """Full path with the append to the durable SQLite inbox, over floor."""
+        return self.durable_us / self.floor_us
 
     @property
     def ratio(self) -> float:
@@ -76,28 +84,41 @@ def full_app(executor: CountingExecutor, data_dir: str) -> Flask:
     return make_app([bot, docs_bot], env, executor=executor)
 
 
-def cases() -> dict[str, Signed]:
+def durable_app(data_dir: str) -> Flask:
+    """The same app with the durable SQLite inbox: every new event is appended before the 200. No
+    handler or sender threads run here, so only the request path (with the append) is timed."""
+    env = {**CREDENTIALS, **PREVIEW_CREDENTIALS, "GRAPH_API_URL": DEAD_GRAPH_URL, "DATA_DIR": data_dir,
+           "HANDLER_THREADS": "0", "OUTBOX_THREADS": "0", "LOG_LEVEL": "WARNING"}
+    return make_app([bot, docs_bot], env)
+
+
+def cases() -> dict[str, Callable[[], Signed]]:
     """A 1:1 chat message, a batch of ten entries with one message each (reported per event), and a
-    link preview answered from the cache."""
-    return {"1 message": message(), "10 entries x 1 message": batched(10), PREVIEW_CASE: payloads.preview()}
+    link preview answered from the cache; each a maker of deliveries. Messages are fresh each time
+    (new message ids), so the durable inbox appends every one instead of skipping a redelivery."""
+    build = Deliveries()
+    return {"1 message": lambda: message(build), "10 entries x 1 message": lambda: batched(10, build),
+            PREVIEW_CASE: payloads.preview}
 
 
-def client_poster(app: Flask, delivery: Signed) -> Poster:
-    """POSTs through ``app.test_client()``, as a handler test would."""
-    client, body, headers, path = app.test_client(), delivery.body, delivery.headers, delivery.path
+def client_poster(app: Flask, pool: list[Signed]) -> Poster:
+    """POSTs through ``app.test_client()``, as a handler test would, taking deliveries from ``pool`` in turn."""
+    client = app.test_client()
+    prepared = itertools.cycle([(d.path, d.body, d.headers) for d in pool])
 
     def post(count: int) -> float:
         started = time.perf_counter()
         for _ in range(count):
+            path, body, headers = next(prepared)
             client.post(path, data=body, headers=headers)
         return (time.perf_counter() - started) / count
     return post
 
 
-def wsgi_poster(app: Flask, delivery: Signed) -> Poster:
-    """Calls the WSGI app with a prepared environ and reads the whole answer: the app's cost alone."""
-    body = delivery.body
-    environ = EnvironBuilder(path=delivery.path, method="POST", data=body, headers=delivery.headers).get_environ()
+def wsgi_poster(app: Flask, pool: list[Signed]) -> Poster:
+    """Calls the WSGI app with prepared environs and reads the whole answer: the app's cost alone."""
+    prepared = itertools.cycle([(EnvironBuilder(path=d.path, method="POST", data=d.body, headers=d.headers)
+                                 .get_environ(), d.body) for d in pool])
 
     def start_response(status: str, headers: list, exc_info: object = None) -> None:
         return None
@@ -105,6 +126,7 @@ def wsgi_poster(app: Flask, delivery: Signed) -> Poster:
     def post(count: int) -> float:
         started = time.perf_counter()
         for _ in range(count):
+            environ, body = next(prepared)
             answer = app(dict(environ, **{"wsgi.input": io.BytesIO(body)}), start_response)
             b"".join(answer)
             answer.close()
@@ -112,7 +134,7 @@ def wsgi_poster(app: Flask, delivery: Signed) -> Poster:
     return post
 
 
-HARNESSES: dict[str, Callable[[Flask, Signed], Poster]] = {"test client": client_poster, "WSGI call": wsgi_poster}
+HARNESSES: dict[str, Callable[[Flask, list[Signed]], Poster]] = {"test client": client_poster, "WSGI call": wsgi_poster}
 
 
 def check(apps: dict[str, Flask], executor: CountingExecutor, case: str, delivery: Signed) -> None:
@@ -153,35 +175,46 @@ def medians(posters: dict[str, Poster], *, rounds: int, round_seconds: float) ->
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+#: Distinct deliveries per case: more than any app is sent in a run, so the durable inbox appends each one.
+POOL_SIZES = {"1 message": 8000, "10 entries x 1 message": 3500, PREVIEW_CASE: 10}
+
+
 def run(*, rounds: int = 31, round_seconds: float = 0.03) -> list[Row]:
     """Measure every case under every harness."""
     executor = CountingExecutor()
     with tempfile.TemporaryDirectory(prefix="bench-") as data_dir:
-        apps = {"floor": floor.app, "peer": peer_hmac.app, "full": full_app(executor, data_dir)}
-        return [measure(apps, executor, harness, case, delivery, rounds=rounds, round_seconds=round_seconds)
-                for harness in HARNESSES for case, delivery in cases().items()]
+        apps = {"floor": floor.app, "peer": peer_hmac.app, "full": full_app(executor, data_dir),
+                "durable": durable_app(f"{data_dir}/durable")}
+        rows = []
+        for case, make in cases().items():
+            pool = [make() for _ in range(POOL_SIZES[case])]
+            rows += [measure(apps, executor, harness, case, pool, rounds=rounds, round_seconds=round_seconds)
+                     for harness in HARNESSES]
+        return sorted(rows, key=lambda row: list(HARNESSES).index(row.harness))
 
 
-def measure(apps: dict[str, Flask], executor: CountingExecutor, harness: str, case: str, delivery: Signed,
+def measure(apps: dict[str, Flask], executor: CountingExecutor, harness: str, case: str, pool: list[Signed],
             *, rounds: int, round_seconds: float) -> Row:
-    """One row: the three apps, one delivery, one harness; microseconds per event."""
-    check(apps, executor, case, delivery)
-    posters = {name: HARNESSES[harness](app, delivery) for name, app in apps.items()}
+    """One row: the apps, one kind of delivery, one harness; microseconds per event."""
+    check(apps, executor, case, pool[0])
+    posters = {name: HARNESSES[harness](app, pool[1:]) for name, app in apps.items()}
     seconds = medians(posters, rounds=rounds, round_seconds=round_seconds)
-    us = {name: value * 1e6 / delivery.events for name, value in seconds.items()}
-    return Row(harness, case, us["floor"], us["peer"], us["full"])
+    us = {name: value * 1e6 / pool[0].events for name, value in seconds.items()}
+    return Row(harness, case, us["floor"], us["peer"], us["full"], us["durable"])
 
 
 def table(rows: list[Row]) -> str:
     """The rows as a fixed-width table: µs per event, and each app's ratio to the floor."""
-    lines = [f"{'harness':<12} {'case':<24} {'floor µs':>9} {'hmac µs':>9} {'full µs':>9} {'hmac':>6} {'full':>6}"]
+    lines = [f"{'harness':<12} {'case':<24} {'floor µs':>9} {'hmac µs':>9} {'full µs':>9} {'durable µs':>11} "
+             f"{'hmac':>6} {'full':>6} {'durable':>8}"]
     lines += [f"{r.harness:<12} {r.case:<24} {r.floor_us:>9.1f} {r.peer_us:>9.1f} {r.full_us:>9.1f} "
-              f"{r.peer_ratio:>5.2f}x {r.ratio:>5.2f}x" for r in rows]
+              f"{r.durable_us:>11.1f} {r.peer_ratio:>5.2f}x {r.ratio:>5.2f}x {r.durable_ratio:>7.2f}x" for r in rows]
     return "\n".join(lines)
 
 
 def main() -> None:
-    print(f"in-process, bot {BOT!r}: median cost per event; hmac = hand-written HMAC receiver, full = this framework")
+    print(f"in-process, bot {BOT!r}: median cost per event; hmac = hand-written HMAC receiver, full = this framework "
+          "(in-memory queue), durable = this framework appending to the SQLite inbox")
     print(table(run()))
 
 

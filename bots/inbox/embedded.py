@@ -60,12 +60,11 @@ class SQLiteInbox:
     def accept(self, bot_name: str, items: Sequence[Item]) -> bool:
         """Append ``items`` durably (before the webhook answers 200) and wake a handler thread."""
         try:
-            added = self.journal.append(bot_name, items)
+            self.journal.append(bot_name, items)
         except sqlite3.Error as error:
             logger.error("%s: %s (%s)", bot_name, notices.INBOX_UNAVAILABLE, error)
             raise WebhookError(503, notices.INBOX_UNAVAILABLE) from None
-        if added:
-            self.handlers.wake(added)
+        self.handlers.wake(len(items))
         return True
 
     def start(self) -> None:

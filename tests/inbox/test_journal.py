@@ -42,20 +42,40 @@ def items(*texts: str, sender: str = "100071"):
     return [item for text in texts for item in parse(json.dumps(BUILD.message(text, sender=sender)).encode())[1]]
 
 
-def test_a_redelivered_item_is_appended_once_until_its_key_expires(journal, clock):
+def arrive(journal: Journal, bot: str, delivered) -> int:
+    """Append and move to the events table, as a worker does; how many events were new."""
+    journal.append(bot, delivered)
+    with journal.store.transaction() as db:
+        return journal.promote(db)
+
+
+def test_a_redelivered_item_becomes_one_event_until_its_key_expires(journal, clock):
     delivered = items("a")
-    assert journal.append("demo", delivered) == 1
-    assert journal.append("demo", delivered) == 0
-    assert journal.append("other", delivered) == 1  # keys are per bot
+    assert arrive(journal, "demo", delivered) == 1
+    assert arrive(journal, "demo", delivered) == 0
+    assert arrive(journal, "other", delivered) == 1  # keys are per bot
     clock.now += 3601
     assert journal.purge_dedupe() == 0  # an event not yet done keeps its key however old
-    assert journal.append("demo", delivered) == 0
+    assert arrive(journal, "demo", delivered) == 0
     for _ in range(2):
         journal.finish(journal.take("w"), [])
-    assert journal.append("demo", delivered) == 0  # done, but within the time-to-live
+    assert arrive(journal, "demo", delivered) == 0  # done, but within the time-to-live
     clock.now += 3601
     assert journal.purge_dedupe() == 2
-    assert journal.append("demo", delivered) == 1
+    assert arrive(journal, "demo", delivered) == 1
+
+
+def test_an_append_is_one_row_whatever_the_batch_and_events_keep_arrival_order(journal):
+    journal.append("demo", items("1", "2", "3"))
+    journal.append("demo", items("4"))
+    assert journal.store.connection().execute("SELECT count(*) FROM arrivals").fetchone() == (2,)
+    assert journal.counts()["events"] == 2
+    texts = []
+    while taken := journal.take("w"):
+        texts.append(taken.item.data["message"]["text"])
+        journal.finish(taken, [])
+    assert texts == ["1", "2", "3", "4"]
+    assert journal.counts() == {"events": 0, "messages": 0}
 
 
 def test_events_of_one_conversation_are_taken_one_at_a_time_in_order(journal):
@@ -77,7 +97,7 @@ def test_an_expired_lease_lets_another_worker_take_the_event_and_only_it_can_fin
     assert fresh.id == stale.id and fresh.attempts == 2
     assert not journal.finish(stale, [REPLY])
     assert journal.finish(fresh, [REPLY])
-    assert journal.counts() == {"events": 0, "messages": 1, "dead_letters": 0}
+    assert journal.counts() == {"events": 0, "messages": 1}
 
 
 def test_finishing_commits_effects_and_changed_state_together(journal):
