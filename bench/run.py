@@ -1,6 +1,7 @@
 """``make bench``: every benchmark, then a summary of the ratios against the bare Flask floor.
 
-In-process first (``bench/ingest.py``), then HTTP under gunicorn (``bench/throughput.py``). The
+In-process first (``bench/ingest.py``), then HTTP under gunicorn (``bench/throughput.py``), then the
+event-to-reply latency of the durable inbox at a steady rate (``bench/latency.py``). The
 figures are printed, never asserted: a benchmark informs, tests decide. Takes about two minutes.
 
 Usage: ``.venv/bin/python bench/run.py [--loadgen wrk|python] [--rounds 5] [--seconds 2] [--quick]``.
@@ -17,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the repository, not bench/, is the import root
 
-from bench import ingest, throughput  # noqa: E402 (needs the line above)
+from bench import ingest, latency, throughput  # noqa: E402 (needs the line above)
 
 
 def options() -> argparse.Namespace:
@@ -44,6 +45,10 @@ def main() -> int:
     result = throughput.run(rounds=rounds, seconds=seconds, loadgen=args.loadgen)
     print(throughput.report(result))
     print()
+    print("== event-to-reply latency at a steady 100 events/s, durable inbox, under gunicorn ==")
+    latencies = latency.run(seconds=3.0 if args.quick else 10.0)
+    print("\n".join(row.line() for row in latencies))
+    print()
     print(summary(rows, result, ingest.TARGET))
     print(f"(took {time.monotonic() - started:.0f} s; {machine()})")
     return 0
@@ -64,10 +69,14 @@ def summary(rows: list[ingest.Row], result: throughput.Result, target: float) ->
         applies = target if row is first else ingest.PREVIEW_TARGET if row.case == ingest.PREVIEW_CASE else None
         entries.append((f"in-process, {row.harness}, {row.case}", f"{row.ratio:.2f}x  (hand-written HMAC receiver "
                         f"{row.peer_ratio:.2f}x{verdict(row.ratio, applies)})"))
+    entries += [(f"in-process, {row.harness}, {row.case}, durable inbox", f"{row.durable_ratio:.2f}x"
+                 f"{verdict(row.durable_ratio, target if row.harness == first.harness else None)}")
+                for row in rows if row.case != ingest.PREVIEW_CASE]
     for run in result.runs[1:]:
         share = run.load.rate / result.floor.rate
+        goal = f"; {'within' if share >= 0.9 else 'UNDER'} the 0.9 target" if run.app == "ingest, durable" else ""
         entries.append((f"HTTP, gunicorn, {run.app}", f"{1 / share:.2f}x  ({run.load.rate:.0f} vs "
-                        f"{result.floor.rate:.0f} accepted/s: throughput {share:.2f} of the floor's)"))
+                        f"{result.floor.rate:.0f} accepted/s: throughput {share:.2f} of the floor's{goal})"))
     width = max(len(label) for label, _ in entries) + 2
     lines = ["== summary: cost per request / the bare Flask floor's, measured in the same run =="]
     return "\n".join(lines + [f"{label + ':':<{width}}{text}" for label, text in entries])

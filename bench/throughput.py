@@ -52,9 +52,11 @@ GUNICORN = Path(sys.executable).parent / "gunicorn"
 #: The Procfile's web process, without the access log and the control socket; every app gets exactly these.
 GUNICORN_SETTINGS = ("--workers", "2", "--worker-class", "gthread", "--threads", "4", "--graceful-timeout", "5",
                      "--no-control-socket")
-#: What is served, floor first: the bare endpoint, the request path alone, the whole app with its handlers
-#: whose replies Graph answers, and the same with every reply failing (see ``bench/wsgi_real.py``).
+#: What is served, floor first: the bare endpoint, the request path alone (queued in memory, or appended
+#: to the durable inbox), the whole app with its handlers whose replies Graph answers, and the same with
+#: every reply failing (see ``bench/wsgi_real.py``).
 APPS = {"floor": "bench.floor:app", "ingest only": "bench.wsgi_real:ingest_only",
+        "ingest, durable": "bench.wsgi_real:durable",
         "full, Graph ok": "bench.wsgi_real:answered", "full, Graph dead": "bench.wsgi_real:app",
         PREVIEW_APP: "bench.wsgi_real:previews"}
 #: Where each app's deliveries go when not to ``PATH``.
@@ -333,7 +335,7 @@ def load_once(app: str, url: str, pools: Pools, generator: LoadGenerator, *, sec
     if handlers_run:
         warm_pool.unlink()
         pool.unlink()
-    return load, drain(url) if app != "floor" else 0.0
+    return load, drain(url) if handlers_run else 0.0
 
 
 def run(*, rounds: int = 5, seconds: float = 2.0, warmup: float = 1.0, loadgen: str | None = None) -> Result:

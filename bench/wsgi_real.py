@@ -1,6 +1,9 @@
-"""The real app for gunicorn, as ``gunicorn app:app`` serves the helpdesk bot, in three forms:
+"""The real app for gunicorn, as ``gunicorn app:app`` serves the helpdesk bot, in several forms:
 
-- ``bench.wsgi_real:app`` runs the handlers in the app's own thread pool, as in production, and
+- ``bench.wsgi_real:durable`` appends every delivery to the durable SQLite inbox before its 200,
+  as in production, but runs no handler or sender threads (``HANDLER_THREADS=0``, as a web process
+  that only accepts): the request path with the append;
+- ``bench.wsgi_real:app`` runs the handlers in the app's in-memory thread pool (``INBOX=memory``), and
   sends their replies to a loopback port nobody listens on (one attempt, no retry backoff): every
   reply fails at once, the helpdesk's error handler then fails too and logs a traceback;
 - ``bench.wsgi_real:answered`` is the same, but its Graph session's transport answers every call
@@ -11,8 +14,10 @@
 - ``bench.wsgi_real:previews`` serves the documents bot alone, for link-preview answers.
 
 Settings come from here, not from ``.env`` or the environment, so the run does not depend on the
-machine. The handler queue is kept short (``HANDLER_QUEUE_LIMIT``): when handlers fall behind the
-app answers 503 at once, as designed, instead of piling up a backlog that outlives the timed load.
+machine. The forms whose handlers run use the in-memory inbox with a short queue
+(``HANDLER_QUEUE_LIMIT``): when handlers fall behind the app answers 503 at once, instead of piling
+up a backlog that outlives the timed load (the durable inbox has no such limit; ``bench/latency.py``
+measures it whole, at a steady rate).
 Apps are built on first use, so importing :class:`CountingExecutor` builds nothing.
 """
 
@@ -34,7 +39,7 @@ from bots.executor import Job
 QUEUE_LIMIT = 256  # per gunicorn worker
 #: ``bench/throughput.py`` names a temporary DATA_DIR for the embedded store; without it, the system's temp dir.
 SETTINGS = {"DOTENV": False, "ENVIRON": dict(CREDENTIALS), "BOTS": "helpdesk", "GRAPH_API_URL": DEAD_GRAPH_URL,
-            "GRAPH_RETRY_ATTEMPTS": 1, "HANDLER_QUEUE_LIMIT": QUEUE_LIMIT,
+            "GRAPH_RETRY_ATTEMPTS": 1, "HANDLER_QUEUE_LIMIT": QUEUE_LIMIT, "INBOX": "memory",
             "DATA_DIR": os.environ.get("BENCH_DATA_DIR") or tempfile.gettempdir()}
 SEND_API_ANSWER = b'{"recipient_id": "100000000000000", "message_id": "m_bench"}'
 
@@ -78,11 +83,13 @@ def answering_session() -> requests.Session:
 
 
 def __getattr__(name: str) -> Flask:
-    """Build ``app``, ``answered``, ``ingest_only`` or ``previews`` when gunicorn first asks for it."""
+    """Build ``app``, ``answered``, ``durable``, ``ingest_only`` or ``previews`` when gunicorn first asks for it."""
     if name == "app":
         application = create_app(SETTINGS)
     elif name == "answered":
         application = create_app({**SETTINGS, "GRAPH_SESSION_FACTORY": answering_session})
+    elif name == "durable":
+        application = create_app({**SETTINGS, "INBOX": "sqlite", "HANDLER_THREADS": 0, "OUTBOX_THREADS": 0})
     elif name == "ingest_only":
         application = create_app({**SETTINGS, "EXECUTOR": CountingExecutor()})
     elif name == "previews":
