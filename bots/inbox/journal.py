@@ -1,13 +1,13 @@
 """The durable journal in SQLite: accepted events (and their dedupe keys), the outbox, state and dead letters.
 
 Every write is one transaction. A delivery's items are appended inside the webhook request, before
-the 200, as one row of ``arrivals``: a table with no index but its row id, so the 200 costs one
-small insert whatever the batch size. Workers move arrivals into ``events`` in batches, dropping
-redeliveries there (the event's row is its dedupe key). A worker takes an event under a lease,
-and finishing it (effects into the outbox, the state saved, the event marked done) is one
-transaction that only the lease holder can commit. A worker that dies
-leaves a lease that expires (or is released at once when its process is gone), and the event
-is taken again. Events of one conversation are taken in order; so are its outgoing messages.
+the 200, as one row in this process's arrivals file (:mod:`bots.inbox.arrivals`), so the 200 costs
+one small insert whatever the batch size and never waits on the main database. Workers move
+arrivals into ``events`` in batches, dropping redeliveries there (the event's row is its dedupe
+key). A worker takes an event under a lease, and finishing it (effects into the outbox, the state
+saved, the event marked done) is one transaction that only the lease holder can commit. A worker
+that dies leaves a lease that expires (or is released at once when its process is gone), and the
+event is taken again. Events of one conversation are taken in order; so are its outgoing messages.
 """
 
 from __future__ import annotations
@@ -15,24 +15,20 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..envelope import Item
 from ..outbox import Effect
 from ..state import State, dumps
 from ..store import Store
+from .arrivals import Arrivals, Reader
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS arrivals (
-    id INTEGER PRIMARY KEY,
-    bot TEXT NOT NULL,
-    items TEXT NOT NULL,
-    received_at REAL NOT NULL
-);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     dedupe_key TEXT NOT NULL UNIQUE,
@@ -135,28 +131,44 @@ class Journal:
         self.lease_seconds = lease_seconds
         self.clock = clock
         self.store.connection().executescript(SCHEMA)
+        self.arrivals = Arrivals(self.store.path.parent / "arrivals")
+        self._reader = Reader(self.arrivals)
+        self._promoting = threading.Lock()
 
     def append(self, bot: str, items: Sequence[Item]) -> None:
         """Record ``items`` for ``bot`` durably: one insert, committed when this returns."""
         rows = [[f"{bot}:{item.dedupe_key}", f"{bot}:{item.conversation_key}", item.to_dict()] for item in items]
-        self.store.connection().execute("INSERT INTO arrivals (bot, items, received_at) VALUES (?, ?, ?)",
-                                        (bot, json.dumps(rows, separators=(",", ":")), self.clock()))
+        self.arrivals.append(bot, json.dumps(rows, separators=(",", ":")), self.clock())
 
-    def promote(self, db: sqlite3.Connection, limit: int = 200) -> int:
-        """Move up to ``limit`` arrivals into ``events`` in arrival order, inside the caller's transaction,
-        skipping items whose dedupe key is already there; returns how many events are new."""
-        arrivals = db.execute("SELECT id, bot, items, received_at FROM arrivals ORDER BY id LIMIT ?",
-                              (limit,)).fetchall()
-        if not arrivals:
+    def promote(self, limit: int = 200) -> int:
+        """Move up to ``limit`` arrivals of each process into ``events`` in the order they arrived,
+        skipping items whose dedupe key is already there; returns how many events are new.
+
+        The rows are deleted from the arrivals files after the events are committed; a crash in
+        between moves them again, and their dedupe keys make that a no-op.
+        """
+        if not self._promoting.acquire(blocking=False):
             return 0
-        rows = [(key, bot, conversation, json.dumps(item, separators=(",", ":")), received, received)
-                for _, bot, items, received in arrivals for key, conversation, item in json.loads(items)]
-        added = db.executemany(_APPEND, rows).rowcount
-        db.execute("DELETE FROM arrivals WHERE id <= ?", (arrivals[-1][0],))
-        return added
+        try:
+            found = sorted(self._reader.pending(limit), key=lambda found: found[1][3])
+            if not found:
+                return 0
+            rows = [(key, bot, conversation, json.dumps(item, separators=(",", ":")), received, received)
+                    for _, (_, bot, items, received) in found for key, conversation, item in json.loads(items)]
+            with self.store.transaction() as db:
+                added = db.executemany(_APPEND, rows).rowcount
+            last: dict[Path, int] = {}
+            for path, (id, *_) in found:
+                last[path] = max(id, last.get(path, 0))
+            for path, id in last.items():
+                self._reader.forget(path, id)
+            return added
+        finally:
+            self._promoting.release()
 
     def take(self, owner: str) -> Taken | None:
         """Move new arrivals into the events table, then lease the next event that may run now, or None."""
+        self.promote()
         row = self._take("events", owner, "bot, conversation, item, attempts")
         if row is None:
             return None
@@ -246,8 +258,8 @@ class Journal:
     def counts(self) -> dict[str, int]:
         """Events waiting and messages waiting (both read from the small partial indexes of ready rows)."""
         db = self.store.connection()
-        ((events,),) = db.execute("SELECT (SELECT count(*) FROM events WHERE status = 'ready') + "
-                                  "(SELECT count(*) FROM arrivals)")
+        ((events,),) = db.execute("SELECT count(*) FROM events WHERE status = 'ready'")
+        events += self._reader.count()
         ((messages,),) = db.execute("SELECT count(*) FROM outbox WHERE status = 'ready'")
         return {"events": events, "messages": messages}
 
@@ -275,8 +287,6 @@ class Journal:
     def _take(self, table: str, owner: str, columns: str) -> tuple | None:
         now = self.clock()
         with self.store.transaction() as db:
-            if table == "events":
-                self.promote(db)
             row = db.execute(_TAKE.format(table=table), {"now": now}).fetchone()
             if row is None:
                 return None

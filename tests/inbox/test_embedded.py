@@ -216,7 +216,7 @@ def test_when_the_inbox_cannot_store_a_delivery_the_webhook_answers_503_so_meta_
         ctx.reply("hi")
 
     server = served()
-    server.inbox.journal.store.connection().execute("DROP TABLE arrivals")
+    server.inbox.journal.arrivals._connection().execute("DROP TABLE arrivals")
     response = server.post(BUILD.message("x"))
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"

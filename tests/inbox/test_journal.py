@@ -45,8 +45,7 @@ def items(*texts: str, sender: str = "100071"):
 def arrive(journal: Journal, bot: str, delivered) -> int:
     """Append and move to the events table, as a worker does; how many events were new."""
     journal.append(bot, delivered)
-    with journal.store.transaction() as db:
-        return journal.promote(db)
+    return journal.promote()
 
 
 def test_a_redelivered_item_becomes_one_event_until_its_key_expires(journal, clock):
@@ -68,7 +67,7 @@ def test_a_redelivered_item_becomes_one_event_until_its_key_expires(journal, clo
 def test_an_append_is_one_row_whatever_the_batch_and_events_keep_arrival_order(journal):
     journal.append("demo", items("1", "2", "3"))
     journal.append("demo", items("4"))
-    assert journal.store.connection().execute("SELECT count(*) FROM arrivals").fetchone() == (2,)
+    assert journal.arrivals._connection().execute("SELECT count(*) FROM arrivals").fetchone() == (2,)
     assert journal.counts()["events"] == 2
     texts = []
     while taken := journal.take("w"):
@@ -143,3 +142,23 @@ def test_state_round_trips_and_an_unchanged_state_is_not_rewritten(journal):
     assert state.changed
     state.restore()
     assert state == {"a": [1, 2]}
+
+
+def test_arrivals_left_by_a_process_that_died_are_moved_and_its_file_removed(journal):
+    from bots.inbox.arrivals import connect
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = journal.arrivals.folder / f"{socket.gethostname()}-{gone.stdout.strip()}.sqlite3"
+    rows = [[f"demo:{item.dedupe_key}", f"demo:{item.conversation_key}", item.to_dict()] for item in items("left")]
+    connect(orphan).execute("INSERT INTO arrivals (bot, items, received_at) VALUES ('demo', ?, 1.0)",
+                            (json.dumps(rows),))
+    journal.append("demo", items("mine"))
+
+    assert journal.promote() == 2
+    texts = []
+    while taken := journal.take("w"):
+        texts.append(taken.item.data["message"]["text"])
+        journal.finish(taken, [])
+    assert texts == ["left", "mine"]
+    journal.promote()
+    assert not orphan.exists()
+    assert journal.arrivals.path.exists()  # this process's own file stays
