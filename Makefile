@@ -25,7 +25,7 @@ install-dev: $(VENV)/.dev
 	$(PY) scripts/dev_env.py
 
 run: install .env
-	$(PY) scripts/dev.py
+	$(PY) scripts/dev.py $(if $(RESET),--reset)
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,10 +1,13 @@
-"""`make run`: the example bots under gunicorn on :8000 and the local emulator on :8001, together.
+"""`make run`: the example bots under gunicorn on :8000 and the local Workplace (emulator) on :8001,
+wired to each other. `make run RESET=1` (or `scripts/dev.py --reset`) starts from a fresh seeded
+emulator database.
 
 Stops both on Ctrl-C; if either exits, the other is stopped too.
 """
 
 from __future__ import annotations
 
+import argparse
 import signal
 import subprocess
 import sys
@@ -13,16 +16,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+BANNER = """
+  Workplace (local):  http://127.0.0.1:8001        <- open this: pick who you are, chat with the bots
+  Admin Panel:        http://127.0.0.1:8001/admin  integrations, tokens, webhooks, permissions
+  Bot server:         http://127.0.0.1:8000        webhooks at /webhooks/<bot>
+  Ctrl-C stops both.
+"""
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reset", action="store_true", help="start the emulator from a fresh seeded database")
+    args = parser.parse_args(argv)
+    emulator = [sys.executable, "-m", "emulator", "--port", "8001"] + (["--reset"] if args.reset else [])
     processes = [
-        subprocess.Popen([sys.executable, "-m", "emulator", "--port", "8001"], cwd=ROOT),
+        subprocess.Popen(emulator, cwd=ROOT),
         subprocess.Popen([str(BIN / "gunicorn"), "app:app", "--bind", "127.0.0.1:8000", "--workers", "1",
                           "--threads", "8", "--worker-class", "gthread", "--graceful-timeout", "5"], cwd=ROOT),
     ]
-    print("bots on http://127.0.0.1:8000 (webhooks at /webhooks/<bot>), emulator on http://127.0.0.1:8001\n"
-          "try, in another terminal:  .venv/bin/flask --app app bots simulate helpdesk help", flush=True)
+    time.sleep(1.5)
+    print(BANNER, flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while all(p.poll() is None for p in processes):
