@@ -95,14 +95,14 @@ class Activity:
     # groups ------------------------------------------------------------------------------------
     def post(self, group_id: str, author_id: str, text: str) -> dict:
         """A post in a group: ``@name`` mentions of the group's bots are tagged; the group's bots hear of it."""
-        text, tags = self._mentions(group_id, text)
+        text, shown, tags = self._mentions(group_id, text)
         post = self.community.add_post(group_id, author_id, text)
-        value = {"verb": "add", "post_id": post["id"], "message": text, "from": self._from(author_id),
+        value = {"verb": "add", "post_id": post["id"], "message": shown, "from": self._from(author_id),
                  "type": "status", "target_type": "group", "created_time": iso(post["time"]),
                  "permalink_url": PERMALINK.format(group=group_id, item=post["id"]),
                  "community": {"id": COMMUNITY_ID}}
         self._to_group(group_id, author_id, "posts", value)
-        self._mentioned(tags, author_id, {"item": "post", "post_id": post["id"], "message": text}, post)
+        self._mentioned(tags, author_id, {"item": "post", "post_id": post["id"], "message": shown}, post)
         return post
 
     def comment(self, target_id: str, author_id: str, text: str) -> dict | None:
@@ -110,19 +110,19 @@ class Activity:
         target = self.community.item(target_id)
         if target is None:
             return None
-        text, tags = self._mentions(target["group_id"], text)
+        text, shown, tags = self._mentions(target["group_id"], text)
         comment = self.community.add_comment(target_id, author_id, text) or {}
-        value = {"verb": "add", "comment_id": comment["id"], "post_id": comment["post_id"], "message": text,
+        value = {"verb": "add", "comment_id": comment["id"], "post_id": comment["post_id"], "message": shown,
                  "from": self._from(author_id), "created_time": iso(comment["time"]),
                  "permalink_url": PERMALINK.format(group=comment["group_id"], item=comment["id"])}
         if target_id != comment["post_id"]:
             value["parent_id"] = target_id
         self._to_group(comment["group_id"], author_id, "comments", value)
         self._mentioned(tags, author_id, {"item": "comment", "post_id": comment["post_id"],
-                                          "comment_id": comment["id"], "message": text}, comment)
+                                          "comment_id": comment["id"], "message": shown}, comment)
         return comment
 
-    def _mentions(self, group_id: str, text: str) -> tuple[str, list[dict]]:
+    def _mentions(self, group_id: str, text: str) -> tuple[str, str, list[dict]]:
         bots = {bot.page_id: bot.name for bot in self.bots_in(self.community.members(group_id))}
         return mention_tags(text, self.community.names(), bots)
 

@@ -181,9 +181,9 @@ class Community:
         self.store.execute("UPDATE threads SET seen_until = ? WHERE id = ?", (now(), thread_id))
 
 
-def mention_tags(text: str, names: dict[str, str], candidates: dict[str, str]) -> tuple[str, list[dict[str, Any]]]:
-    """Turn ``@name`` (a candidate's name, case-insensitive) and ``@[id]`` into Graph's ``@[id]`` form, and
-    list the message tags (id, name, offset, length) the rendered text carries."""
+def mention_tags(text: str, names: dict[str, str], candidates: dict[str, str]) -> tuple[str, str, list[dict[str, Any]]]:
+    """Turn ``@name`` (a candidate's name, case-insensitive) into Graph's ``@[id]`` form; returns that text,
+    the text as rendered (each mention shown as the name) and the tags (id, name, offset, length) in it."""
     by_name = {name.lower(): member for member, name in candidates.items()}
     if by_name:
         pattern = re.compile(r"@(" + "|".join(re.escape(n) for n in sorted(by_name, key=len, reverse=True)) + r")\b",
@@ -197,4 +197,5 @@ def mention_tags(text: str, names: dict[str, str], candidates: dict[str, str]) -
         tags.append({"id": found.group(1), "name": name, "type": "user", "offset": offset, "length": len(name)})
         rendered.append(name)
         last = found.end()
-    return text, tags
+    rendered.append(text[last:])
+    return text, "".join(rendered), tags

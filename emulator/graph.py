@@ -107,13 +107,12 @@ def _dispatch(path: str) -> Response:
     integration: Integration | None = None
     try:
         body = _body()
-        if path == "app/subscriptions":
-            integration = _app_caller()
-            result = handler(Call(integration, request.method, path, body), args)
-        else:
-            integration = _caller()
+        app_call = path == "app/subscriptions"
+        integration = _app_caller() if app_call else _caller()
+        _open_to(integration)
+        if not app_call:
             _check(integration, permission(body) if callable(permission) else permission)
-            result = handler(Call(integration, request.method, path, body), args)
+        result = handler(Call(integration, request.method, path, body), args)
         status, response = 200, jsonify(result)
         if request.method != "GET":
             emulator.recorder.record(integration.name, request.method, path, body)
@@ -134,17 +133,13 @@ def _token() -> str | None:
 
 
 def _caller() -> Integration:
-    """The integration whose access token the call carries, checked for state, address and proof."""
+    """The integration whose access token the call carries."""
     token = _token()
     if token is None:
         raise GraphError("An access token is required to request this resource.", 104, 400)
     integration = current_app.extensions["emulator"].integrations.by_token(token)
     if integration is None:
         raise GraphError("Invalid OAuth access token.", 190, 401)
-    _open_to(integration)
-    problem = integration.proof_error(request.args)
-    if problem:
-        raise GraphError(f"(#100) {problem}", 100)
     return integration
 
 
@@ -155,11 +150,11 @@ def _app_caller() -> Integration:
     if integration is None:
         raise GraphError("Invalid OAuth access token: /app/subscriptions needs the app token APP_ID|APP_SECRET.",
                          190, 401)
-    _open_to(integration)
     return integration
 
 
 def _open_to(integration: Integration) -> None:
+    """Refuse a disabled integration, and a caller outside its server IP allow list."""
     if not integration.enabled:
         raise GraphError("(#10) This integration is disabled: an admin can enable it in the Admin Panel "
                          "(Visibility).", 10, 403)
@@ -169,7 +164,10 @@ def _open_to(integration: Integration) -> None:
 
 
 def _check(integration: Integration, permission: str | tuple[str, ...] | None) -> None:
-    """Injected latency and errors first (as a flaky network would), then the permission."""
+    """The proof, then injected latency and errors (as a flaky network would), then the permission."""
+    problem = integration.proof_error(request.args)
+    if problem:
+        raise GraphError(f"(#100) {problem}", 100)
     if integration.latency_ms:
         time.sleep(integration.latency_ms / 1000)
     if integration.error_rate and random.random() < integration.error_rate:

@@ -85,7 +85,7 @@ function previewCards(text) {
 function previewCard(p, link) {
   const facts = (p.additional_data || []).map((d) => el("li", {}, el("strong", {}, d.title + ": "), String(d.value)));
   return el("a", {class: "preview", href: p.link || link, target: "_blank", rel: "noopener", "data-privacy": p.privacy || ""},
-    p.icon ? el("img", {class: "preview-icon", src: p.icon, alt: "", onerror: "this.remove()"}) : null,
+    p.icon ? el("img", {class: "preview-icon", src: p.icon, alt: "", onerror: (event) => event.target.remove()}) : null,
     el("div", {},
       el("div", {class: "preview-title"}, p.title || link),
       p.description ? el("div", {class: "preview-description"}, p.description) : null,
