@@ -28,6 +28,7 @@ run: install .env
 	$(PY) scripts/dev.py $(if $(RESET),--reset)
 
 test: install-dev
+	bash scripts/install_chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install-dev

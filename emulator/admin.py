@@ -88,6 +88,7 @@ def details(integration_id: str) -> str:
         subscriptions=emulator.integrations.subscriptions(integration.id), typed=typed,
         usage=emulator.integrations.last_request(integration.id),
         deliveries=emulator.integrations.deliveries(integration.id),
+        calls=emulator.integrations.recent_calls(integration.id),
         groups=emulator.community.groups(),
         member_of={g["id"] for g in emulator.community.groups()
                    if integration.page_id in emulator.community.members(g["id"])})

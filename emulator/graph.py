@@ -37,9 +37,11 @@ class GraphError(Exception):
     """A refusal, answered as ``{"error": {...}}`` with an HTTP status."""
 
     def __init__(self, message: str, code: int, status: int = 400, subcode: int | None = None,
-                 type: str = "OAuthException") -> None:
+                 type: str = "OAuthException", integration: Integration | None = None) -> None:
         super().__init__(message)
         self.message, self.code, self.status, self.subcode, self.type = message, code, status, subcode, type
+        #: the integration a refused call is counted for, when the call names one
+        self.integration = integration
 
     def response(self) -> Response:
         error: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code,
@@ -105,6 +107,7 @@ def _dispatch(path: str) -> Response:
     handler, permission, args = found
     emulator = current_app.extensions["emulator"]
     integration: Integration | None = None
+    code = None
     try:
         body = _body()
         app_call = path == "app/subscriptions"
@@ -117,9 +120,10 @@ def _dispatch(path: str) -> Response:
         if request.method != "GET":
             emulator.recorder.record(integration.name, request.method, path, body)
     except GraphError as refusal:
-        status, response = refusal.status, refusal.response()
+        status, response, code = refusal.status, refusal.response(), refusal.code
+        integration = integration or refusal.integration
     if integration is not None:
-        emulator.integrations.record_call(integration.id, request.method, path, status)
+        emulator.integrations.record_call(integration.id, request.method, path, status, code)
         _usage_headers(response, integration)
     return response
 
@@ -137,8 +141,13 @@ def _caller() -> Integration:
     token = _token()
     if token is None:
         raise GraphError("An access token is required to request this resource.", 104, 400)
-    integration = current_app.extensions["emulator"].integrations.by_token(token)
+    integrations = current_app.extensions["emulator"].integrations
+    integration = integrations.by_token(token)
     if integration is None:
+        retired = integrations.by_retired_token(token)
+        if retired is not None:
+            raise GraphError("Invalid OAuth access token: it was reset in the Admin Panel; use the new one.", 190,
+                             401, subcode=460, integration=retired)
         raise GraphError("Invalid OAuth access token.", 190, 401)
     return integration
 

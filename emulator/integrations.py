@@ -5,6 +5,7 @@ security settings, link-preview domains, fault injection and the Last API reques
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -191,16 +192,26 @@ class Integrations:
         self.store.execute(f"UPDATE integrations SET {assignments} WHERE id = ?", [*values, integration_id])
 
     def reset_token(self, integration_id: str) -> str:
-        """A new access token; the old one stops working at once."""
+        """A new access token; the old one stops working at once (its digest is kept, so a call that still
+        carries it is counted and explained)."""
+        old = self.get(integration_id)
         token = new_token()
         self.update(integration_id, access_token=token)
+        if old and old.access_token:
+            self.store.execute("INSERT OR IGNORE INTO retired_tokens VALUES (?, ?, ?)",
+                               (_digest(old.access_token), integration_id, now()))
         return token
+
+    def by_retired_token(self, token: str) -> Integration | None:
+        """The integration whose access token ``token`` was before a reset."""
+        found = self.store.value("SELECT integration_id FROM retired_tokens WHERE digest = ?", (_digest(token),))
+        return self.get(found) if found else None
 
     def delete(self, integration_id: str) -> None:
         """Remove the integration, its subscriptions and its figures; its token dies with it."""
         integration = self.get(integration_id)
         with self.store.transaction() as db:
-            for table in ("subscriptions", "calls", "deliveries"):
+            for table in ("subscriptions", "calls", "deliveries", "retired_tokens"):
                 db.execute(f"DELETE FROM {table} WHERE integration_id = ?", (integration_id,))
             db.execute("DELETE FROM integrations WHERE id = ?", (integration_id,))
             if integration:
@@ -225,10 +236,16 @@ class Integrations:
             self.store.execute("DELETE FROM subscriptions WHERE integration_id = ? AND topic = ?",
                                (integration_id, topic))
 
-    def record_call(self, integration_id: str, method: str, path: str, status: int) -> None:
-        """Count one Graph call for the Last API request figures."""
-        self.store.execute("INSERT INTO calls (integration_id, day, time, method, path, status) VALUES (?,?,?,?,?,?)",
-                           (integration_id, _today(), now(), method, path[:200], status))
+    def record_call(self, integration_id: str, method: str, path: str, status: int, code: int | None = None) -> None:
+        """Count one Graph call for the Last API request figures; ``code`` is the Graph error of a refusal."""
+        self.store.execute("INSERT INTO calls (integration_id, day, time, method, path, status, code) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)", (integration_id, _today(), now(), method, path[:200],
+                                                            status, code))
+
+    def recent_calls(self, integration_id: str, limit: int = 10) -> list[dict]:
+        """The latest calls, newest first, refusals with their Graph error code."""
+        return self.store.all("SELECT time, method, path, status, code FROM calls WHERE integration_id = ? "
+                              "ORDER BY id DESC LIMIT ?", (integration_id, limit))
 
     def last_request(self, integration_id: str, today: dt.date | None = None) -> dict:
         """The last day a call was made, and the calls on each of the last seven days (oldest first)."""
@@ -247,6 +264,10 @@ class Integrations:
     def deliveries(self, integration_id: str, limit: int = 50) -> list[dict]:
         return self.store.all("SELECT * FROM deliveries WHERE integration_id = ? ORDER BY id DESC LIMIT ?",
                               (integration_id, limit))
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def new_token() -> str:

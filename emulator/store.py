@@ -26,12 +26,13 @@ CREATE TABLE IF NOT EXISTS integrations (
     ip_allow TEXT NOT NULL DEFAULT '', link_domains TEXT NOT NULL DEFAULT '[]',
     error_rate REAL NOT NULL DEFAULT 0, latency_ms INTEGER NOT NULL DEFAULT 0,
     profile TEXT NOT NULL DEFAULT '{}', created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS retired_tokens (digest TEXT PRIMARY KEY, integration_id TEXT NOT NULL, time REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS subscriptions (
     integration_id TEXT NOT NULL, topic TEXT NOT NULL, callback_url TEXT NOT NULL, verify_token TEXT NOT NULL,
     fields TEXT NOT NULL, PRIMARY KEY (integration_id, topic));
 CREATE TABLE IF NOT EXISTS calls (
     id INTEGER PRIMARY KEY AUTOINCREMENT, integration_id TEXT NOT NULL, day TEXT NOT NULL, time REAL NOT NULL,
-    method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER NOT NULL);
+    method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER NOT NULL, code INTEGER);
 CREATE INDEX IF NOT EXISTS calls_by_day ON calls (integration_id, day);
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT, integration_id TEXT NOT NULL, time REAL NOT NULL, topic TEXT NOT NULL,

@@ -245,3 +245,13 @@ def test_unknown_paths_and_large_bodies_get_graph_errors(emulator):
     assert requests.post(f"{emulator.url}/me/dance", headers=headers).json()["error"]["code"] == 100
     big = requests.post(f"{emulator.url}/me/messages", headers=headers, data=b"x" * (2 * 1024 * 1024))
     assert big.status_code == 413 and big.json()["error"]["code"] == 100
+
+
+def test_a_reset_token_stops_working_at_once_and_its_calls_are_counted(emulator):
+    bot = helpdesk(emulator)
+    new = emulator.state.integrations.reset_token(bot.id)
+    error = refused(lambda: send(emulator))
+    assert (error.code, error.subcode) == (190, 460) and "reset" in error.message
+    assert client(emulator, token=new).post("me/messages", {"recipient": {"id": DANA},
+                                                            "message": {"text": "x"}})["recipient_id"] == DANA
+    assert [c["code"] for c in emulator.state.integrations.recent_calls(bot.id)] == [None, 190]
