@@ -2,7 +2,7 @@
 // Plain JavaScript, no build step. Every string from the server is inserted as text, never as HTML.
 "use strict";
 
-const POLL_MS = 800;
+const POLL_MS = 500;
 const previews = new Map(); // link -> Promise of the preview this viewer sees (or null)
 
 function el(tag, attrs = {}, ...children) {
