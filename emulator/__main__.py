@@ -15,6 +15,7 @@ from dotenv import load_dotenv
 from werkzeug.serving import make_server
 
 from .app import create_app
+from .store import StaleDatabase
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +32,10 @@ def main() -> None:
         load_dotenv(ROOT / ".env")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    app = create_app(db=args.db, reset=args.reset)
+    try:
+        app = create_app(db=args.db, reset=args.reset)
+    except StaleDatabase as error:
+        raise SystemExit(f"error: {error}") from None
     names = ", ".join(i.name for i in app.extensions["emulator"].integrations.all()) or "none"
     logging.getLogger("emulator").info("Workplace emulator on http://%s:%d (integrations: %s; database %s)",
                                        args.host, args.port, names, args.db)

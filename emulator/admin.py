@@ -25,6 +25,7 @@ def blueprint() -> Blueprint:
     bp.add_url_rule("/", view_func=index, methods=["GET"])
     bp.add_url_rule("/integrations", view_func=create, methods=["POST"])
     bp.add_url_rule("/integrations/<integration_id>", view_func=details, methods=["GET"])
+    bp.add_url_rule("/integrations/<integration_id>/live", view_func=live, methods=["GET"])
     for name, view in [("details", save_details), ("token", reset_token), ("visibility", save_visibility),
                        ("permissions", save_permissions), ("security", save_security), ("domains", save_domains),
                        ("faults", save_faults), ("groups", save_groups), ("delete", delete)]:
@@ -86,12 +87,20 @@ def details(integration_id: str) -> str:
     return render_template(
         "admin_detail.html", integration=integration, permissions=PERMISSIONS, topics=TOPICS,
         subscriptions=emulator.integrations.subscriptions(integration.id), typed=typed,
-        usage=emulator.integrations.last_request(integration.id),
-        deliveries=emulator.integrations.deliveries(integration.id),
-        calls=emulator.integrations.recent_calls(integration.id),
-        groups=emulator.community.groups(),
+        **_activity(integration), groups=emulator.community.groups(),
         member_of={g["id"] for g in emulator.community.groups()
                    if integration.page_id in emulator.community.members(g["id"])})
+
+
+def live(integration_id: str) -> str:
+    """Last API request and the delivery log alone, for the page to refresh them without a reload."""
+    return render_template("admin_live.html", **_activity(_integration(integration_id)))
+
+
+def _activity(integration: Integration) -> dict:
+    figures = _emulator().integrations
+    return {"usage": figures.last_request(integration.id), "calls": figures.recent_calls(integration.id),
+            "deliveries": figures.deliveries(integration.id)}
 
 
 def save_details(integration_id: str) -> Response:

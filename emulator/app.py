@@ -10,8 +10,9 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from flask import Flask
+from flask import Flask, abort, request
 
 from . import admin, graph, people, seed
 from .activity import Activity
@@ -52,6 +53,7 @@ def create_app(env: Mapping[str, str] | None = None, db: str | Path | None = Non
         for suffix in ("", "-wal", "-shm"):
             Path(path + suffix).unlink(missing_ok=True)
     store = Store(path)
+    store.check_version()
     if store.is_empty():
         seed.seed(store, env, env.get("EMULATOR_BOT_URL", seed.DEFAULT_BOT_URL).rstrip("/"))
     else:
@@ -62,6 +64,7 @@ def create_app(env: Mapping[str, str] | None = None, db: str | Path | None = Non
                 root_path=str(Path(__file__).parent))
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, SECRET_KEY=_session_key(store))
     app.extensions["emulator"] = emulator
+    app.before_request(_same_origin)
     app.register_blueprint(admin.blueprint(), url_prefix="/admin")
     app.register_blueprint(people.blueprint())
     app.register_blueprint(graph.blueprint())
@@ -70,6 +73,14 @@ def create_app(env: Mapping[str, str] | None = None, db: str | Path | None = Non
     app.register_error_handler(413, lambda e: graph.graph_error("(#100) The request body is too large", 100, 413))
     logging.getLogger("emulator").setLevel(logging.INFO)
     return app
+
+
+def _same_origin() -> None:
+    """Refuse a form or API POST that a page on another site sent (the Admin Panel has no login, and
+    browsers send ``Origin`` with every cross-site POST); Graph API calls carry no ``Origin``."""
+    origin = request.headers.get("Origin")
+    if request.method != "GET" and origin and urlsplit(origin).netloc != request.host:
+        abort(403)
 
 
 def _assemble(store: Store, settings: DeliverySettings) -> Emulator:

@@ -16,6 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+#: Raised whenever SCHEMA changes in a way an existing database cannot follow.
+SCHEMA_VERSION = "1"
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS integrations (
@@ -58,6 +61,10 @@ CREATE TABLE IF NOT EXISTS messages (
     sender_id TEXT NOT NULL, body TEXT NOT NULL, time REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS messages_by_thread ON messages (thread_id, seq);
 """
+
+
+class StaleDatabase(RuntimeError):
+    """The database's schema is not the one this emulator writes."""
 
 
 class Store:
@@ -117,6 +124,15 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         self.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def check_version(self) -> None:
+        """Stop with a clear message when the database was written by another version of the emulator."""
+        found = self.meta("schema_version")
+        if found is None and self.is_empty():
+            self.set_meta("schema_version", SCHEMA_VERSION)
+        elif found != SCHEMA_VERSION:
+            raise StaleDatabase(f"{self.path} was written by another version of the emulator: start from a fresh one "
+                                "with `make run RESET=1` (or `python -m emulator --reset`)")
 
     def is_empty(self) -> bool:
         """True for a database nobody has seeded yet."""

@@ -247,6 +247,10 @@ function renderComments(node, post, names) {
 
 // ---- Admin Panel --------------------------------------------------------------------------
 function startAdmin() {
+  const live = document.getElementById("live");
+  if (live) {
+    poll(() => fetch(live.dataset.live).then((r) => r.text()), (html) => { live.innerHTML = html; });
+  }
   for (const button of document.querySelectorAll("button.reveal")) {
     button.addEventListener("click", () => {
       const code = document.getElementById(button.dataset.target);

@@ -135,3 +135,16 @@ def test_last_api_request_shows_seven_days_and_the_latest_calls(emulator, admin)
     page = admin.get(f"{emulator.url}/admin/integrations/{bot.id}").text
     assert page.count('class="bar"') == 7
     assert "HTTP 401, refused: Graph error 190" in page
+
+
+def test_a_post_from_another_site_is_refused(emulator, admin):
+    bot = emulator.state.integrations.by_name("helpdesk")
+    page = admin.post(f"{emulator.url}/admin/integrations/{bot.id}/visibility", data={},
+                      headers={"Origin": "http://evil.example"})
+    assert page.status_code == 403 and emulator.state.integrations.get(bot.id).enabled
+
+
+def test_the_live_part_of_the_page_reloads_alone(emulator, admin):
+    bot = emulator.state.integrations.by_name("helpdesk")
+    part = admin.get(f"{emulator.url}/admin/integrations/{bot.id}/live").text
+    assert 'id="usage"' in part and 'id="deliveries"' in part and "<html" not in part
