@@ -92,6 +92,15 @@ class Activity:
             full["thread"] = {"id": thread_id}
         return {"id": bot.page_id, "time": stamp, "messaging": [full]}
 
+    def logged_in(self, person_id: str) -> None:
+        """A person started a session (picked who they are): ``workplace_security``/``sessions``
+        subscribers hear of it."""
+        value = {"event": "LOG_IN", "target_id": person_id, "actor_id": person_id, "ip": "127.0.0.1",
+                 "timestamp": int(time.time())}
+        entry = {"id": COMMUNITY_ID, "time": int(time.time()), "changes": [{"field": "sessions", "value": value}]}
+        for bot in self.integrations.all():
+            self.courier.send(bot, "workplace_security", "sessions", entry)
+
     # groups ------------------------------------------------------------------------------------
     def post(self, group_id: str, author_id: str, text: str) -> dict:
         """A post in a group: ``@name`` mentions of the group's bots are tagged; the group's bots hear of it."""

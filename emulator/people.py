@@ -82,6 +82,7 @@ def choose_viewer() -> Response:
     if _emulator().community.person(person_id) is None:
         abort(400)
     session["viewer"] = person_id
+    _emulator().activity.logged_in(person_id)
     target = request.form.get("next", "")
     return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("people.chat"))
 

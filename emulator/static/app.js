@@ -46,6 +46,11 @@ function poll(load, render) {
 
 const LINK = /https?:\/\/[^\s<>"']+/g;
 
+// Only http(s) URLs become links or images; anything else (javascript:, data:) is dropped.
+function safe(url) {
+  return typeof url === "string" && /^https?:\/\//i.test(url) ? url : "#";
+}
+
 function linksIn(text) {
   return (text.match(LINK) || []).map((link) => link.replace(/[.,;:!?)]+$/, ""));
 }
@@ -84,8 +89,8 @@ function previewCards(text) {
 
 function previewCard(p, link) {
   const facts = (p.additional_data || []).map((d) => el("li", {}, el("strong", {}, d.title + ": "), String(d.value)));
-  return el("a", {class: "preview", href: p.link || link, target: "_blank", rel: "noopener", "data-privacy": p.privacy || ""},
-    p.icon ? el("img", {class: "preview-icon", src: p.icon, alt: "", onerror: (event) => event.target.remove()}) : null,
+  return el("a", {class: "preview", href: safe(p.link || link), target: "_blank", rel: "noopener", "data-privacy": p.privacy || ""},
+    p.icon ? el("img", {class: "preview-icon", src: safe(p.icon), alt: "", onerror: (event) => event.target.remove()}) : null,
     el("div", {},
       el("div", {class: "preview-title"}, p.title || link),
       p.description ? el("div", {class: "preview-description"}, p.description) : null,
@@ -148,7 +153,7 @@ function renderMenu(items, send) {
 
 function buttonFor(button, send, after) {
   if (button.type === "web_url") {
-    return el("a", {class: "button", href: button.url, target: "_blank", rel: "noopener"}, button.title);
+    return el("a", {class: "button", href: safe(button.url), target: "_blank", rel: "noopener"}, button.title);
   }
   return el("button", {type: "button", class: "button", onclick: () => {
     send({postback: {title: button.title, payload: button.payload}});
@@ -183,14 +188,14 @@ function renderAttachment(attachment, send) {
   }
   if (attachment.type === "template" && payload.template_type === "generic") {
     return el("div", {class: "cards"}, (payload.elements || []).map((e) => el("div", {class: "card-element"},
-      e.image_url ? el("img", {src: e.image_url, alt: ""}) : null,
+      e.image_url ? el("img", {src: safe(e.image_url), alt: ""}) : null,
       el("strong", {}, e.title || ""), e.subtitle ? el("div", {class: "hint"}, e.subtitle) : null,
       el("div", {class: "buttons"}, (e.buttons || []).map((b) => buttonFor(b, send))))));
   }
   if (attachment.type === "image" && payload.url) {
-    return el("img", {class: "attachment-image", src: payload.url, alt: "image"});
+    return el("img", {class: "attachment-image", src: safe(payload.url), alt: "image"});
   }
-  return el("a", {class: "attachment", href: payload.url || "#", target: "_blank", rel: "noopener"},
+  return el("a", {class: "attachment", href: safe(payload.url), target: "_blank", rel: "noopener"},
     `${attachment.type} attachment`);
 }
 

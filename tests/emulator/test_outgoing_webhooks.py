@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import ALEX, DANA, IT_HELP, SECRET, VERIFY
+from conftest import ALEX, DANA, IT_HELP, SECRET, VERIFY, person
 
 from bots.signature import SHA1_HEADER, SHA256_HEADER, verify
+from emulator.integrations import Subscription
 from emulator.webhooks import DeliverySettings, handshake
 
 
@@ -96,8 +97,8 @@ def test_a_comment_reaches_the_bots_subscribed_to_group_comments(emulator, callb
 
 def test_a_preview_is_asked_per_viewer_and_inaccessible_shows_none(emulator, callback):
     docs = emulator.state.integrations.by_name("docs")
-    emulator.state.integrations.subscribe(docs.id, emulator.state.integrations.subscriptions(docs.id)["link"].__class__(
-        "link", f"{callback.url}/webhooks/docs", VERIFY, ["preview"]))
+    emulator.state.integrations.subscribe(docs.id, Subscription("link", f"{callback.url}/webhooks/docs", VERIFY,
+                                                                ["preview"]))
     link = "https://docs.example.com/d/q3-plan"
     callback.answer = {"data": [{"link": link, "title": "Q3 planning", "privacy": "accessible"}]}
     assert emulator.state.previews.for_viewer(link, DANA)["title"] == "Q3 planning"
@@ -114,3 +115,15 @@ def test_the_handshake_says_why_it_failed(callback):
     assert "403" in handshake(f"{callback.url}/webhooks/x", "wrong")
     assert "could not reach" in handshake("http://127.0.0.1:9/webhooks/x", VERIFY, timeout=1)
     assert "http://" in handshake("ftp://example.com/x", VERIFY)
+
+
+def test_picking_who_you_are_is_a_session_event_for_security_subscribers(emulator, callback):
+    bot = emulator.state.integrations.by_name("helpdesk")
+    emulator.state.integrations.update(bot.id, permissions=[*bot.permissions, "Read security logs"])
+    emulator.state.integrations.subscribe(bot.id, Subscription("workplace_security", f"{callback.url}/webhooks/h",
+                                                               VERIFY, ["sessions"]))
+    person(emulator, ALEX)
+    assert emulator.state.courier.wait_idle()
+    change = callback.deliveries[0]["body"]["entry"][0]["changes"][0]
+    assert callback.deliveries[0]["body"]["object"] == "workplace_security"
+    assert change == {"field": "sessions", "value": {**change["value"], "event": "LOG_IN", "target_id": ALEX}}
