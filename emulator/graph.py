@@ -86,6 +86,8 @@ class Call:
 
 
 Handler = Callable[[Call, list[str]], Any]
+#: The permission a route needs: one, any of several (a tuple), or none.
+Permission = str | tuple[str, ...] | None
 
 
 def blueprint() -> Blueprint:
@@ -114,7 +116,7 @@ def _dispatch(path: str) -> Response:
         integration = _app_caller() if app_call else _caller()
         _open_to(integration)
         if not app_call:
-            _check(integration, permission(body) if callable(permission) else permission)
+            _check(integration, permission)
         result = handler(Call(integration, request.method, path, body), args)
         status, response = 200, jsonify(result)
         if request.method != "GET":
@@ -172,7 +174,7 @@ def _open_to(integration: Integration) -> None:
                          "server IP allow list.", 5, 403)
 
 
-def _check(integration: Integration, permission: str | tuple[str, ...] | None) -> None:
+def _check(integration: Integration, permission: Permission) -> None:
     """The proof, then injected latency and errors (as a flaky network would), then the permission."""
     problem = integration.proof_error(request.args)
     if problem:
@@ -217,7 +219,7 @@ def _body() -> dict:
 
 
 # routing ---------------------------------------------------------------------------------------
-def _route(method: str, path: str) -> tuple[Handler, Any, list[str]] | None:
+def _route(method: str, path: str) -> tuple[Handler, Permission, list[str]] | None:
     for verb, pattern, handler, permission in ROUTES:
         found = pattern.fullmatch(path)
         if verb == method and found:
@@ -319,6 +321,7 @@ PROFILE_FIELDS = ("get_started", "greeting", "persistent_menu", "ice_breakers", 
 
 
 def profile_set(call: Call, _: list[str]) -> dict:
+    """Merge get_started, greeting, persistent_menu ... into the bot's Messenger profile."""
     unknown = sorted(set(call.body) - set(PROFILE_FIELDS))
     if unknown or not call.body:
         raise GraphError(f"(#100) messenger_profile takes {', '.join(PROFILE_FIELDS)}; got {unknown or 'nothing'}", 100)
@@ -331,11 +334,13 @@ def profile_set(call: Call, _: list[str]) -> dict:
 
 
 def profile_get(call: Call, _: list[str]) -> dict:
+    """The profile fields asked for (all by default)."""
     wanted = [f for f in call.body.get("fields", "").split(",") if f] or list(PROFILE_FIELDS)
     return {"data": [{k: v for k, v in call.integration.profile.items() if k in wanted}]}
 
 
 def profile_delete(call: Call, _: list[str]) -> dict:
+    """Remove the named profile fields."""
     fields = call.body.get("fields") or []
     fields = fields.split(",") if isinstance(fields, str) else fields
     profile = {k: v for k, v in call.integration.profile.items() if k not in fields}
@@ -344,17 +349,20 @@ def profile_delete(call: Call, _: list[str]) -> dict:
 
 
 def subscribed_apps(call: Call, _: list[str]) -> dict:
+    """The app subscribed to the bot's page, with its page fields."""
     page = _emulator().integrations.subscriptions(call.integration.id).get("page")
     return {"data": [{"id": call.integration.id, "name": call.integration.name,
                       "subscribed_fields": page.fields if page else []}]}
 
 
 def subscribe_app(call: Call, _: list[str]) -> dict:
+    """Subscribing the page to the app: always already done in the emulator."""
     return {"success": True}
 
 
 # /app/subscriptions ----------------------------------------------------------------------------
 def subscriptions_list(call: Call, _: list[str]) -> dict:
+    """The integration's webhook subscriptions, as /app/subscriptions lists them."""
     found = _emulator().integrations.subscriptions(call.integration.id).values()
     return {"data": [{"object": s.topic, "callback_url": s.callback_url, "active": True,
                       "fields": [{"name": f, "version": "v18.0"} for f in s.fields]} for s in found]}
@@ -383,12 +391,14 @@ def subscribe(call: Call, _: list[str]) -> dict:
 
 
 def unsubscribe(call: Call, _: list[str]) -> dict:
+    """Remove one topic's subscription (``object``), or all of them."""
     _emulator().integrations.unsubscribe(call.integration.id, call.body.get("object") or None)
     return {"success": True}
 
 
 # group content ---------------------------------------------------------------------------------
 def comment(call: Call, args: list[str]) -> dict:
+    """Comment under a post or comment as the bot; the group's other bots hear of it."""
     message = _need(call.body.get("message"), "message")
     if not isinstance(message, str) or len(message) > 8000:
         raise GraphError("(#100) message must be text of at most 8000 characters", 100)
@@ -399,6 +409,7 @@ def comment(call: Call, args: list[str]) -> dict:
 
 
 def comments_list(call: Call, args: list[str]) -> dict:
+    """The comments of a post."""
     item = _object(args[0], "post or comment")
     rows = [row for post in _emulator().community.feed(item["group_id"]) for row in post["comments"]
             if row["post_id"] == (item["post_id"] or item["id"])]
@@ -406,6 +417,7 @@ def comments_list(call: Call, args: list[str]) -> dict:
 
 
 def feed_post(call: Call, args: list[str]) -> dict:
+    """Post in a group the bot is a member of."""
     group = _group(args[0])
     if call.integration.page_id not in _emulator().community.members(group["id"]):
         raise GraphError("(#200) The integration is not a member of this group: add it in the group first", 200, 403)
@@ -417,10 +429,12 @@ def feed_post(call: Call, args: list[str]) -> dict:
 
 
 def feed_list(call: Call, args: list[str]) -> dict:
+    """A group's newest posts."""
     return {"data": [_item_fields(post) for post in _emulator().community.feed(_group(args[0])["id"])]}
 
 
 def like(call: Call, args: list[str]) -> dict:
+    """Like a post or comment as the bot."""
     _object(args[0], "post or comment")
     _emulator().community.like(args[0], call.integration.page_id)
     return {"success": True}
@@ -457,6 +471,7 @@ def _own_thread(call: Call, key: str) -> dict:
 
 
 def rename_thread(call: Call, args: list[str]) -> dict:
+    """Name a group chat the bot takes part in."""
     _own_thread(call, args[0])
     name = _need(call.body.get("name"), "name")
     _emulator().community.rename(args[0], str(name)[:250])
@@ -464,6 +479,7 @@ def rename_thread(call: Call, args: list[str]) -> dict:
 
 
 def participants(call: Call, args: list[str]) -> dict:
+    """Add (POST) or remove (DELETE) people in a group chat the bot takes part in."""
     _own_thread(call, args[0])
     people = call.body.get("to")
     people = json.loads(people) if isinstance(people, str) and people.startswith("[") else people
@@ -476,6 +492,7 @@ def participants(call: Call, args: list[str]) -> dict:
 
 
 def participants_list(call: Call, args: list[str]) -> dict:
+    """Who takes part in a group chat."""
     thread = _own_thread(call, args[0])
     names = _emulator().community.names()
     return {"data": [{"id": m, "name": names.get(m, m)} for m in thread["participants"]]}
@@ -514,13 +531,10 @@ def _pick(kind: str, node: dict, fields: list[str]) -> dict:
     return {f: node[f] for f in dict.fromkeys(["id", *wanted])}
 
 
-def _comment_permission(_: dict) -> tuple[str, ...]:
-    return ("Manage group content", "Mention bot")
-
-
 ID = r"([\w.-]+)"
 THREAD = r"(t_\d+)"
-ROUTES: list[tuple[str, re.Pattern, Handler, Any]] = [
+#: Every endpoint: method, path pattern (the groups are the handler's arguments), handler, permission.
+ROUTES: list[tuple[str, re.Pattern, Handler, Permission]] = [
     (verb, re.compile(pattern), handler, permission) for verb, pattern, handler, permission in [
         ("POST", "me/messages", send, "Message any member"),
         ("POST", "me/messenger_profile", profile_set, "Message any member"),
@@ -535,7 +549,7 @@ ROUTES: list[tuple[str, re.Pattern, Handler, Any]] = [
         ("POST", f"{THREAD}/participants", participants, "Message any member"),
         ("DELETE", f"{THREAD}/participants", participants, "Message any member"),
         ("GET", f"{THREAD}/participants", participants_list, "Message any member"),
-        ("POST", f"{ID}/comments", comment, _comment_permission),
+        ("POST", f"{ID}/comments", comment, ("Manage group content", "Mention bot")),
         ("GET", f"{ID}/comments", comments_list, "Read group content"),
         ("POST", f"{ID}/feed", feed_post, "Manage group content"),
         ("GET", f"{ID}/feed", feed_list, "Read group content"),
