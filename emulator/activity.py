@@ -131,6 +131,19 @@ class Activity:
                                           "comment_id": comment["id"], "message": shown}, comment)
         return comment
 
+    def membership(self, group_id: str, member_id: str, joined: bool) -> None:
+        """Someone (a person or a bot) joined or left a group; changes nothing when they already had."""
+        members = self.community.members(group_id)
+        if (member_id in members) == joined:
+            return
+        if joined:
+            self.community.add_member(group_id, member_id)
+        else:
+            self.community.remove_member(group_id, member_id)
+        value = {"verb": "add" if joined else "remove", "member": {"id": member_id}, "actor": {"id": member_id},
+                 "update_time": iso(time.time())}
+        self._to_group(group_id, member_id, "membership", value)
+
     def _mentions(self, group_id: str, text: str) -> tuple[str, str, list[dict]]:
         bots = {bot.page_id: bot.name for bot in self.bots_in(self.community.members(group_id))}
         return mention_tags(text, self.community.names(), bots)

@@ -218,13 +218,9 @@ def save_faults(integration_id: str) -> Response:
 
 def save_groups(integration_id: str) -> Response:
     integration = _integration(integration_id)
-    community = _emulator().community
     chosen = set(request.form.getlist("groups"))
-    for group in community.groups():
-        if group["id"] in chosen:
-            community.add_member(group["id"], integration.page_id)
-        else:
-            community.remove_member(group["id"], integration.page_id)
+    for group in _emulator().community.groups():
+        _emulator().activity.membership(group["id"], integration.page_id, group["id"] in chosen)
     return _back(integration, "groups", "Saved.")
 
 

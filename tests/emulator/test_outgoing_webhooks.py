@@ -127,3 +127,18 @@ def test_picking_who_you_are_is_a_session_event_for_security_subscribers(emulato
     change = callback.deliveries[0]["body"]["entry"][0]["changes"][0]
     assert callback.deliveries[0]["body"]["object"] == "workplace_security"
     assert change == {"field": "sessions", "value": {**change["value"], "event": "LOG_IN", "target_id": ALEX}}
+
+
+def test_a_bot_joining_a_group_is_a_membership_change_for_the_groups_bots(emulator, callback):
+    helpdesk = emulator.state.integrations.by_name("helpdesk")
+    subscription = emulator.state.integrations.subscriptions(helpdesk.id)["group"]
+    emulator.state.integrations.subscribe(helpdesk.id, Subscription("group", subscription.callback_url, VERIFY,
+                                                                    ["membership"]))
+    newcomer = emulator.state.integrations.create("standup", permissions=["Read group content"])
+    emulator.state.activity.membership(IT_HELP, newcomer.page_id, True)
+    emulator.state.activity.membership(IT_HELP, newcomer.page_id, True)
+    emulator.state.activity.membership(IT_HELP, newcomer.page_id, False)
+    assert emulator.state.courier.wait_idle()
+    values = [e["changes"][0]["value"] for e in entries(callback)]
+    assert [(v["verb"], v["member"]["id"]) for v in values] == [("add", newcomer.page_id),
+                                                                ("remove", newcomer.page_id)]
