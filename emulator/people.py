@@ -36,6 +36,7 @@ def blueprint() -> Blueprint:
     bp.add_url_rule("/api/groups/<group_id>/posts", view_func=api_post, methods=["POST"])
     bp.add_url_rule("/api/items/<item_id>/comments", view_func=api_comment, methods=["POST"])
     bp.add_url_rule("/api/preview", view_func=api_preview, methods=["GET"])
+    bp.add_url_rule("/api/collection", view_func=api_collection, methods=["GET"])
     bp.app_context_processor(_context)
     return bp
 
@@ -243,3 +244,8 @@ def api_preview() -> Response:
     if not links_in(link) or len(link) > 2000:
         return jsonify({"preview": None})
     return jsonify({"preview": _emulator().previews.for_viewer(link, person["id"])})
+
+
+def api_collection() -> Response:
+    """Documents to share from the composer, as the integrations' ``collection`` answers list them."""
+    return jsonify({"documents": _emulator().previews.collection(_need_viewer()["id"])})

@@ -62,6 +62,20 @@ class Previews:
             self._cache[("*" if shared else viewer_id, link)] = (time.monotonic() + self.ttl, preview)
         return preview
 
+    def collection(self, viewer_id: str) -> list[dict]:
+        """The documents the composer's share extension offers ``viewer_id``: every integration subscribed
+        to ``link``/``collection`` is asked, and each answers a ``data`` list for this viewer."""
+        entry = {"time": int(time.time()), "changes": [{"field": "collection", "value": {
+            "community": {"id": COMMUNITY_ID}, "user": {"id": viewer_id}}}]}
+        found = []
+        for integration in self.integrations.all():
+            data = (self.courier.ask(integration, "link", "collection", entry) or {}).get("data")
+            for item in data if isinstance(data, list) else []:
+                if isinstance(item, dict) and isinstance(item.get("link"), str) and links_in(item["link"]):
+                    found.append({"title": str(item.get("title") or item["link"]), "link": item["link"],
+                                  "integration": integration.name})
+        return found
+
     def forget(self) -> None:
         """Drop every cached answer (an integration's settings changed)."""
         with self._lock:

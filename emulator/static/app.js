@@ -215,6 +215,20 @@ function startFeed() {
       renderComments(posts.get(post.id), post, data.names);
     }
   });
+  const attach = document.getElementById("attach");
+  const documents = document.getElementById("documents");
+  attach.addEventListener("click", async () => {
+    documents.hidden = !documents.hidden;
+    if (documents.hidden) return;
+    documents.replaceChildren(el("span", {class: "hint"}, "Asking the integrations…"));
+    const found = (await api("/api/collection")).documents;
+    documents.replaceChildren(...(found.length ? found.map((d) => el("button", {type: "button", class: "document",
+      onclick: () => {
+        const input = document.getElementById("post-text");
+        input.value = `${input.value} ${d.link}`.trim();
+        documents.hidden = true;
+      }}, `${d.title} (${d.integration})`)) : [el("span", {class: "hint"}, "No documents to share.")]));
+  });
   document.getElementById("post-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const input = document.getElementById("post-text");

@@ -193,6 +193,15 @@ def test_a_docs_link_previews_for_one_person_and_not_another(page: Page):
     expect(post).not_to_contain_text("Q3 planning")
 
 
+def test_share_a_document_from_the_composer(page: Page):
+    be(page, "Sam Okafor")
+    page.goto(f"/groups/{PLANNING}")
+    page.get_by_role("button", name="Share a document").click()
+    page.locator("#documents").get_by_role("button", name=re.compile("Q3 planning")).click()
+    expect(page.locator("#post-text")).to_have_value("https://docs.example.com/d/q3-plan")
+    expect(page.locator("#documents")).not_to_contain_text("Salary bands")
+
+
 def test_a_reset_token_refuses_the_bots_calls(page: Page, workplace: str):
     page.goto(f"/admin/integrations/{DOCS_ID}")
     page.once("dialog", lambda dialog: dialog.accept())
