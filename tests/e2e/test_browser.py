@@ -141,7 +141,7 @@ def test_chat_with_the_helpdesk_through_quick_replies_and_the_menu(page: Page):
     expect(messages.locator(".message").last).to_contain_text("What do you need?")
 
 
-def test_template_buttons_typing_and_seen(page: Page, workplace: str):
+def test_button_and_generic_templates_typing_and_seen(page: Page, workplace: str):
     be(page, "Sam Okafor")
     page.get_by_role("link", name="Work Chat").click()
     page.locator(".bot-directory").get_by_role("link", name=re.compile("helpdesk")).click()
@@ -162,6 +162,14 @@ def test_template_buttons_typing_and_seen(page: Page, workplace: str):
     expect(page.locator("#typing")).to_be_hidden()
     graph(workplace, "POST", "me/messages", token, json={"recipient": {"id": sam}, "sender_action": "mark_seen"})
     expect(messages.locator(".seen")).to_have_text("Seen")
+    cards = {"attachment": {"type": "template", "payload": {"template_type": "generic", "elements": [
+        {"title": "Laptop 14-inch", "subtitle": "Ready at the IT desk", "buttons": [
+            {"type": "postback", "title": "Talk to a human", "payload": "HUMAN"}]}]}}}
+    assert graph(workplace, "POST", "me/messages", token, json={"recipient": {"id": sam}, "message": cards}).ok
+    card = messages.locator(".card-element", has_text="Laptop 14-inch")
+    expect(card).to_contain_text("Ready at the IT desk")
+    card.get_by_role("button", name="Talk to a human").click()
+    expect(messages.locator(".message").last).to_contain_text("An IT colleague will message you here shortly.")
 
 
 def test_mention_a_bot_in_a_group_and_see_its_comment(page: Page):
