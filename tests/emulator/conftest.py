@@ -7,19 +7,10 @@ import threading
 import time
 
 import pytest
-import requests
+from emulator_helpers import SETTINGS, VERIFY
 from flask import Flask, request
 
 from emulator import create_app
-
-SECRET = "0123456789abcdef"
-TOKEN = "helpdesk-token"
-VERIFY = "verify-me"
-SETTINGS = {"HELPDESK_APP_SECRET": SECRET, "HELPDESK_ACCESS_TOKEN": TOKEN, "HELPDESK_VERIFY_TOKEN": VERIFY,
-            "DOCS_APP_SECRET": "docs-secret-0123", "DOCS_ACCESS_TOKEN": "docs-token-abcd",
-            "EMULATOR_RETRY_DELAYS": "0.05,0.1"}
-DANA, ALEX = "100071234567890", "100071234567893"
-IT_HELP, PLANNING = "1500000000000001", "1500000000000002"
 
 
 @pytest.fixture
@@ -58,10 +49,3 @@ def emulator(serve, callback):
     app.state = app.extensions["emulator"]
     yield app
     app.state.courier.close()
-
-
-def person(emulator, person_id: str = DANA) -> requests.Session:
-    """A browser-like session acting as ``person_id`` on the people's side."""
-    session = requests.Session()
-    session.post(f"{emulator.url}/viewer", data={"person_id": person_id}, allow_redirects=False)
-    return session

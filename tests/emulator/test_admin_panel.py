@@ -6,7 +6,7 @@ import re
 
 import pytest
 import requests
-from conftest import DANA, VERIFY
+from emulator_helpers import DANA, VERIFY
 
 from bots.errors import GraphError
 from bots.graph import GraphClient, RetryPolicy

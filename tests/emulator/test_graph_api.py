@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import requests
-from conftest import ALEX, DANA, IT_HELP, SECRET, TOKEN, VERIFY
+from emulator_helpers import ALEX, DANA, IT_HELP, SECRET, TOKEN, VERIFY
 
 from bots.errors import GraphError
 from bots.graph import GraphClient, RetryPolicy

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import ALEX, DANA, IT_HELP, SECRET, VERIFY, person
+from emulator_helpers import ALEX, DANA, IT_HELP, SECRET, VERIFY, person
 
 from bots.signature import SHA1_HEADER, SHA256_HEADER, verify
 from emulator.integrations import Subscription

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import requests
-from conftest import ALEX, DANA, IT_HELP, person
+from emulator_helpers import ALEX, DANA, IT_HELP, person
 
 
 def open_helpdesk(emulator, session: requests.Session) -> str:
