@@ -119,10 +119,11 @@ class Integration:
             return False
         return any(ip in network for network in networks)
 
-    def covers(self, host: str) -> bool:
-        """True when one of the link-preview domains is ``host`` or a parent of it."""
+    def covers(self, host: str) -> int:
+        """How specifically a link-preview domain covers ``host``: the length of the longest domain that is
+        ``host`` or a parent of it, 0 when none is."""
         host = host.lower().rstrip(".")
-        return any(host == d or host.endswith("." + d) for d in self.link_domains)
+        return max((len(d) for d in self.link_domains if host == d or host.endswith("." + d)), default=0)
 
 
 def allow_list(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -38,7 +38,7 @@ class Previews:
         specific domain wins."""
         host = urlsplit(link).hostname or ""
         owners = [i for i in self.integrations.all() if i.enabled and i.has("Link previews") and i.covers(host)]
-        return max(owners, key=lambda i: max(len(d) for d in i.link_domains if i.covers(d)), default=None)
+        return max(owners, key=lambda i: i.covers(host), default=None)
 
     def for_viewer(self, link: str, viewer_id: str) -> dict | None:
         """The preview ``viewer_id`` sees for ``link``, or None (no owner, no answer, or inaccessible)."""
