@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,10 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.Popen([str(BIN / "gunicorn"), "app:app", "--bind", "127.0.0.1:8000", "--workers", "1",
                           "--threads", "8", "--worker-class", "gthread", "--graceful-timeout", "5"], cwd=ROOT),
     ]
-    time.sleep(1.5)
-    print(BANNER, flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
+        if _up(("http://127.0.0.1:8001/_emulator/calls", "http://127.0.0.1:8000/healthz"), processes):
+            print(BANNER, flush=True)
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
     except (KeyboardInterrupt, SystemExit):
@@ -52,6 +54,21 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 p.kill()
     return max((p.returncode or 0) for p in processes)
+
+
+def _up(urls: tuple[str, ...], processes: list[subprocess.Popen], timeout: float = 30) -> bool:
+    """Wait until every URL answers (any HTTP status), or a process exits, or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    waiting = list(urls)
+    while waiting and time.monotonic() < deadline and all(p.poll() is None for p in processes):
+        try:
+            urllib.request.urlopen(waiting[0], timeout=1).close()
+            waiting.pop(0)
+        except urllib.error.HTTPError:
+            waiting.pop(0)
+        except OSError:
+            time.sleep(0.2)
+    return not waiting
 
 
 if __name__ == "__main__":
