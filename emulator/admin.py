@@ -26,9 +26,10 @@ def blueprint() -> Blueprint:
     bp.add_url_rule("/integrations", view_func=create, methods=["POST"])
     bp.add_url_rule("/integrations/<integration_id>", view_func=details, methods=["GET"])
     bp.add_url_rule("/integrations/<integration_id>/live", view_func=live, methods=["GET"])
-    for name, view in [("details", save_details), ("token", reset_token), ("visibility", save_visibility),
-                       ("permissions", save_permissions), ("security", save_security), ("domains", save_domains),
-                       ("faults", save_faults), ("groups", save_groups), ("delete", delete)]:
+    for name, view in [("details", save_details), ("token", reset_token), ("secret", reset_secret),
+                       ("visibility", save_visibility), ("permissions", save_permissions),
+                       ("security", save_security), ("domains", save_domains), ("faults", save_faults),
+                       ("groups", save_groups), ("delete", delete)]:
         bp.add_url_rule(f"/integrations/<integration_id>/{name}", view_func=view, methods=["POST"])
     bp.add_url_rule("/integrations/<integration_id>/webhooks/<topic>", view_func=save_webhook, methods=["POST"])
     bp.add_url_rule("/integrations/<integration_id>/webhooks/<topic>/delete", view_func=remove_webhook,
@@ -126,6 +127,14 @@ def reset_token(integration_id: str) -> Response:
     _emulator().integrations.reset_token(integration.id)
     verb = "reset: the old token stopped working" if integration.access_token else "created"
     return _back(integration, "credentials", f"Access token {verb}. Copy the new one into your server's settings.")
+
+
+def reset_secret(integration_id: str) -> Response:
+    integration = _integration(integration_id)
+    _emulator().integrations.reset_secret(integration.id)
+    return _back(integration, "credentials", "App Secret reset: webhooks are signed with the new one now. Put it "
+                                             "in your server's settings (keep the old one as <BOT>_APP_SECRET_PREVIOUS "
+                                             "until then).")
 
 
 def save_visibility(integration_id: str) -> Response:

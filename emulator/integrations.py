@@ -203,6 +203,12 @@ class Integrations:
                                (_digest(old.access_token), integration_id, now()))
         return token
 
+    def reset_secret(self, integration_id: str) -> str:
+        """A new App Secret: deliveries are signed with it and proofs must use it from now on."""
+        secret = secrets.token_hex(16)
+        self.update(integration_id, app_secret=secret)
+        return secret
+
     def by_retired_token(self, token: str) -> Integration | None:
         """The integration whose access token ``token`` was before a reset."""
         found = self.store.value("SELECT integration_id FROM retired_tokens WHERE digest = ?", (_digest(token),))

@@ -10,6 +10,7 @@ from emulator_helpers import DANA, VERIFY
 
 from bots.errors import GraphError
 from bots.graph import GraphClient, RetryPolicy
+from bots.signature import SHA256_HEADER, verify
 
 
 @pytest.fixture
@@ -148,3 +149,15 @@ def test_the_live_part_of_the_page_reloads_alone(emulator, admin):
     bot = emulator.state.integrations.by_name("helpdesk")
     part = admin.get(f"{emulator.url}/admin/integrations/{bot.id}/live").text
     assert 'id="usage"' in part and 'id="deliveries"' in part and "<html" not in part
+
+
+def test_a_reset_app_secret_signs_the_next_deliveries(emulator, admin, callback):
+    bot = emulator.state.integrations.by_name("helpdesk")
+    assert "App Secret reset" in save(emulator, admin, bot.id, "secret", {})
+    secret = emulator.state.integrations.get(bot.id).app_secret
+    assert secret != bot.app_secret
+    thread, _ = emulator.state.community.direct_thread(DANA, bot.page_id)
+    emulator.state.activity.say(thread["id"], DANA, "help")
+    assert emulator.state.courier.wait_idle()
+    delivery = callback.deliveries[-1]
+    assert verify(delivery["raw"], {SHA256_HEADER: delivery["headers"][SHA256_HEADER]}, [secret]) == "sha256"
