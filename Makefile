@@ -25,9 +25,10 @@ install-dev: $(VENV)/.dev
 	$(PY) scripts/dev_env.py
 
 run: install .env
-	$(PY) scripts/dev.py
+	$(PY) scripts/dev.py $(if $(RESET),--reset)
 
 test: install-dev
+	bash scripts/install_chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install-dev

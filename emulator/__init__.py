@@ -1,7 +1,8 @@
 """The local Workplace: the other end of the protocol, for ``make run``, demos and tests.
 
-This first part serves the Graph API calls bots make to answer (Send API and comments),
-checking the token and appsecret_proof of each integration and recording what was sent.
+The Admin Panel (integrations and their settings), Work Chat and groups with link previews,
+the Graph API the framework calls (checked as Workplace checks it), and signed, batched,
+retried webhooks, with its state in SQLite. ``python -m emulator`` serves it.
 """
 
 from .app import create_app

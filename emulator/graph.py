@@ -1,117 +1,190 @@
-"""The Graph API subset bots call to answer: ``/me/messages`` and ``/{id}/comments``.
+"""The Graph API the framework calls (PROTOCOL.md section 5), checked as Workplace checks it.
 
-Each call is checked as Workplace checks it (Bearer token, appsecret_proof), refused with a
-Graph-shaped error, and recorded so a person (the console) or a test (``GET /_emulator/calls``)
-can see what the bot said.
+Every call is authorised in a fixed order — access token (or app token for ``/app/subscriptions``),
+enabled state, server IP allow list, appsecret_proof, injected faults, permission — and refused
+with a Graph-shaped error at the first that fails. Calls that name an integration are counted
+for its Last API request figures and answered with usage headers; accepted calls are recorded
+for ``GET /_emulator/calls`` (the console and tests read it).
 """
 
 from __future__ import annotations
 
-import itertools
-import logging
-import threading
-from typing import Any
+import json
+import random
+import re
+import time
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
-logger = logging.getLogger("emulator")
+from . import content, messaging, subscriptions
+from .calls import Call, GraphError, Handler, Permission, Recorder, graph_error
+from .integrations import Integration
 
+__all__ = ["Recorder", "blueprint", "graph_error"]
 
-class Recorder:
-    """Every accepted call, in order, with ids handed out like Graph's."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-        self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-
-    def record(self, integration: str, method: str, path: str, body: Any) -> int:
-        with self._lock:
-            n = next(self._ids)
-            self.calls.append({"n": n, "integration": integration, "method": method, "path": path, "body": body})
-            return n
-
+VERSION = re.compile(r"^v\d+(\.\d+)?/")
+CALLS_PER_HOUR = 20_000
 
 def blueprint() -> Blueprint:
     bp = Blueprint("graph", __name__)
-    bp.add_url_rule("/me/messages", view_func=_messages, methods=["POST"])
-    bp.add_url_rule("/<version>/me/messages", view_func=_messages, methods=["POST"])
-    bp.add_url_rule("/<object_id>/comments", view_func=_comments, methods=["POST"])
     bp.add_url_rule("/_emulator/calls", view_func=_calls, methods=["GET"])
+    bp.add_url_rule("/<path:path>", view_func=_dispatch, methods=["GET", "POST", "DELETE"])
     return bp
 
 
-def graph_error(message: str, code: int, status: int = 400, type: str = "OAuthException"):
-    """A response shaped like a Graph API error."""
-    response = jsonify({"error": {"message": message, "type": type, "code": code, "fbtrace_id": "Aemulator"}})
-    response.status_code = status
-    return response
-
-
-def _caller():
-    """The integration making the call, or the Graph error refusing it."""
-    header = request.headers.get("Authorization", "")
-    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else request.args.get("access_token")
-    integration = current_app.extensions["emulator"].integrations.get(token or "")
-    if integration is None:
-        return None, graph_error("Invalid OAuth access token.", 190, 401)
-    problem = integration.proof_error(request.args)
-    if problem:
-        return None, graph_error(problem, 100)
-    return integration, None
-
-
-def _json_body():
-    body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else None
-
-
-def _messages(version: str | None = None):
-    integration, refused = _caller()
-    if refused:
-        return refused
-    body = _json_body()
-    if body is None:
-        return graph_error("The request body must be a JSON object.", 100)
-    recipient = body.get("recipient")
-    target = recipient.get("id") or recipient.get("thread_key") if isinstance(recipient, dict) else None
-    if not isinstance(recipient, dict) or not (target or recipient.get("ids")):
-        return graph_error("(#100) The parameter recipient is required", 100)
-    if "message" not in body and "sender_action" not in body:
-        return graph_error("(#100) Must send either message or sender_action", 100)
-    n = _record(integration.name, "POST", "me/messages", body)
-    _show_message(integration.name, recipient, body)
-    answer = {"recipient_id": target or f"t_{n}", "message_id": f"m_emu_{n}"}
-    if recipient.get("ids"):
-        answer["thread_key"] = f"t_{n}"
-    return jsonify(answer)
-
-
-def _comments(object_id: str):
-    integration, refused = _caller()
-    if refused:
-        return refused
-    body = _json_body() or request.form.to_dict()
-    if not body.get("message"):
-        return graph_error("(#100) The parameter message is required", 100)
-    n = _record(integration.name, "POST", f"{object_id}/comments", body)
-    logger.info("[feed] %s commented on %s: %s", integration.name, object_id, body["message"])
-    return jsonify({"id": f"{object_id}_{n}"})
-
-
-def _calls():
+def _calls() -> Response:
     return jsonify({"calls": current_app.extensions["emulator"].recorder.calls})
 
 
-def _record(integration: str, method: str, path: str, body: Any) -> int:
-    return current_app.extensions["emulator"].recorder.record(integration, method, path, body)
+def _dispatch(path: str) -> Response:
+    path = VERSION.sub("", path.strip("/"))
+    found = _route(request.method, path)
+    if found is None:
+        return graph_error(f"Unsupported {request.method.lower()} request: {path}", 100)
+    handler, permission, args = found
+    emulator = current_app.extensions["emulator"]
+    integration: Integration | None = None
+    code = None
+    try:
+        body = _body()
+        app_call = path == "app/subscriptions"
+        integration = _app_caller() if app_call else _caller()
+        _open_to(integration)
+        if not app_call:
+            _check(integration, permission)
+        result = handler(Call(integration, request.method, path, body), args)
+        status, response = 200, jsonify(result)
+        if request.method != "GET":
+            emulator.recorder.record(integration.name, request.method, path, body)
+    except GraphError as refusal:
+        status, response, code = refusal.status, refusal.response(), refusal.code
+        integration = integration or refusal.integration
+    if integration is not None:
+        emulator.integrations.record_call(integration.id, request.method, path, status, code)
+        _usage_headers(response, integration)
+    return response
 
 
-def _show_message(integration: str, recipient: dict, body: dict) -> None:
-    to = recipient.get("thread_key") or recipient.get("id") or ",".join(recipient.get("ids", []))
-    if "sender_action" in body:
-        logger.info("[chat] %s -> %s: (%s)", integration, to, body["sender_action"])
-        return
-    message = body.get("message") or {}
-    buttons = " ".join(f"[{q.get('title')}]" for q in message.get("quick_replies", []))
-    logger.info("[chat] %s -> %s: %s %s", integration, to, message.get("text", "(attachment)"), buttons)
+# authorisation ---------------------------------------------------------------------------------
+def _token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header.removeprefix("Bearer ").strip() or None
+    return request.args.get("access_token") or None
+
+
+def _caller() -> Integration:
+    """The integration whose access token the call carries."""
+    token = _token()
+    if token is None:
+        raise GraphError("An access token is required to request this resource.", 104, 400)
+    integrations = current_app.extensions["emulator"].integrations
+    integration = integrations.by_token(token)
+    if integration is None:
+        retired = integrations.by_retired_token(token)
+        if retired is not None:
+            raise GraphError("Invalid OAuth access token: it was reset in the Admin Panel; use the new one.", 190,
+                             401, subcode=460, integration=retired)
+        raise GraphError("Invalid OAuth access token.", 190, 401)
+    return integration
+
+
+def _app_caller() -> Integration:
+    """The integration named by an app token ``APP_ID|APP_SECRET`` (``/app/subscriptions`` needs one)."""
+    token = _token() or ""
+    integration = current_app.extensions["emulator"].integrations.by_app_token(token) if "|" in token else None
+    if integration is None:
+        raise GraphError("Invalid OAuth access token: /app/subscriptions needs the app token APP_ID|APP_SECRET.",
+                         190, 401)
+    return integration
+
+
+def _open_to(integration: Integration) -> None:
+    """Refuse a disabled integration, and a caller outside its server IP allow list."""
+    if not integration.enabled:
+        raise GraphError("(#10) This integration is disabled: an admin can enable it in the Admin Panel "
+                         "(Visibility).", 10, 403)
+    if not integration.ip_allowed(request.remote_addr):
+        raise GraphError(f"(#5) Unauthorized source IP address {request.remote_addr}: not in the integration's "
+                         "server IP allow list.", 5, 403)
+
+
+def _check(integration: Integration, permission: Permission) -> None:
+    """The proof, then injected latency and errors (as a flaky network would), then the permission."""
+    problem = integration.proof_error(request.args)
+    if problem:
+        raise GraphError(f"(#100) {problem}", 100)
+    if integration.latency_ms:
+        time.sleep(integration.latency_ms / 1000)
+    if integration.error_rate and random.random() < integration.error_rate:
+        raise GraphError("(#2) Service temporarily unavailable (injected fault)", 2, 503, type="GraphMethodException")
+    needed = (permission,) if isinstance(permission, str) else permission or ()
+    if needed and not any(integration.has(p) for p in needed):
+        raise GraphError(f"(#200) Requires the {' or '.join(repr(p) for p in needed)} permission: an admin can "
+                         "grant it in the Admin Panel (Permissions).", 200, 403)
+
+
+def _usage_headers(response: Response, integration: Integration) -> None:
+    share = min(100, current_app.extensions["emulator"].integrations.calls_in_last_hour(integration.id) * 100
+                // CALLS_PER_HOUR)
+    usage = {"call_count": share, "total_cputime": share // 2, "total_time": share // 2}
+    response.headers["X-App-Usage"] = json.dumps(usage)
+    response.headers["X-Business-Use-Case-Usage"] = json.dumps(
+        {integration.page_id: [{"type": "messenger", **usage, "estimated_time_to_regain_access": 0}]})
+
+
+def _body() -> dict:
+    """The call's parameters: a JSON object, a form, or the query string, as Graph accepts them."""
+    if request.method == "GET":
+        return request.args.to_dict()
+    if request.data and request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise GraphError("(#100) The request body must be a JSON object.", 100)
+        return body
+    form = request.form.to_dict() or {k: v for k, v in request.args.items()
+                                      if k not in ("access_token", "appsecret_proof", "appsecret_time")}
+    for key, value in form.items():
+        if value[:1] in "[{":
+            try:
+                form[key] = json.loads(value)
+            except ValueError:
+                pass
+    return form
+
+
+# routing ---------------------------------------------------------------------------------------
+def _route(method: str, path: str) -> tuple[Handler, Permission, list[str]] | None:
+    for verb, pattern, handler, permission in ROUTES:
+        found = pattern.fullmatch(path)
+        if verb == method and found:
+            return handler, permission, list(found.groups())
+    return None
+
+
+ID = r"([\w.-]+)"
+THREAD = r"(t_\d+)"
+#: Every endpoint: method, path pattern (the groups are the handler's arguments), handler, permission.
+ROUTES: list[tuple[str, re.Pattern, Handler, Permission]] = [
+    (verb, re.compile(pattern), handler, permission) for verb, pattern, handler, permission in [
+        ("POST", "me/messages", messaging.send, "Message any member"),
+        ("POST", "me/messenger_profile", messaging.profile_set, "Message any member"),
+        ("GET", "me/messenger_profile", messaging.profile_get, None),
+        ("DELETE", "me/messenger_profile", messaging.profile_delete, "Message any member"),
+        ("GET", "me/subscribed_apps", messaging.subscribed_apps, None),
+        ("POST", "me/subscribed_apps", messaging.subscribe_app, None),
+        ("GET", "app/subscriptions", subscriptions.subscriptions_list, None),
+        ("POST", "app/subscriptions", subscriptions.subscribe, None),
+        ("DELETE", "app/subscriptions", subscriptions.unsubscribe, None),
+        ("POST", f"{THREAD}/threadname", messaging.rename_thread, "Message any member"),
+        ("POST", f"{THREAD}/participants", messaging.participants, "Message any member"),
+        ("DELETE", f"{THREAD}/participants", messaging.participants, "Message any member"),
+        ("GET", f"{THREAD}/participants", messaging.participants_list, "Message any member"),
+        ("POST", f"{ID}/comments", content.comment, ("Manage group content", "Mention bot")),
+        ("GET", f"{ID}/comments", content.comments_list, "Read group content"),
+        ("POST", f"{ID}/feed", content.feed_post, "Manage group content"),
+        ("GET", f"{ID}/feed", content.feed_list, "Read group content"),
+        ("POST", f"{ID}/likes", content.like, "Manage group content"),
+        ("GET", ID, content.read, None),
+    ]
+]

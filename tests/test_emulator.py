@@ -45,7 +45,7 @@ def test_bad_token_or_proof_is_refused_with_a_graph_error(emulator, token, secre
 
 
 def test_a_stale_proof_time_is_refused(emulator):
-    integration = next(iter(emulator.extensions["emulator"].integrations.values()))
+    integration = emulator.extensions["emulator"].integrations.by_name("helpdesk")
     assert "5 minutes" in integration.proof_error({"appsecret_proof": "x", "appsecret_time": "1000"})
 
 

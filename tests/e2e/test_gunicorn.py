@@ -65,9 +65,10 @@ def stop(process: subprocess.Popen) -> str:
 
 
 @pytest.fixture(scope="module")
-def emulator():
+def emulator(tmp_path_factory):
     port = free_port()
-    process = start([sys.executable, "-m", "emulator", "--port", str(port)], {})
+    db = tmp_path_factory.mktemp("emulator") / "emulator.sqlite3"
+    process = start([sys.executable, "-m", "emulator", "--port", str(port), "--db", str(db)], {})
     url = f"http://127.0.0.1:{port}"
     wait_for(f"{url}/_emulator/calls", process)
     yield url

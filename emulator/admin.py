@@ -1,0 +1,242 @@
+"""The Admin Panel (``/admin``): integrations and every setting PROTOCOL.md section 9 lists.
+
+Each section of an integration's page is one small form posting to its own URL; a bad value
+comes back as a message beside the form, and nothing is saved. Saving a webhook runs the GET
+handshake against the callback first and refuses to save, with the reason, when it fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response
+
+from .integrations import PERMISSIONS, TOPICS, Integration, Subscription, allow_list
+from .webhooks import handshake
+
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+MAX_NAME, MAX_DESCRIPTION = 80, 500
+
+
+def blueprint() -> Blueprint:
+    bp = Blueprint("admin", __name__)
+    bp.add_url_rule("/", view_func=index, methods=["GET"])
+    bp.add_url_rule("/integrations", view_func=create, methods=["POST"])
+    bp.add_url_rule("/integrations/<integration_id>", view_func=details, methods=["GET"])
+    bp.add_url_rule("/integrations/<integration_id>/live", view_func=live, methods=["GET"])
+    for name, view in [("details", save_details), ("token", reset_token), ("secret", reset_secret),
+                       ("visibility", save_visibility), ("permissions", save_permissions),
+                       ("security", save_security), ("domains", save_domains), ("faults", save_faults),
+                       ("groups", save_groups), ("delete", delete)]:
+        bp.add_url_rule(f"/integrations/<integration_id>/{name}", view_func=view, methods=["POST"])
+    bp.add_url_rule("/integrations/<integration_id>/webhooks/<topic>", view_func=save_webhook, methods=["POST"])
+    bp.add_url_rule("/integrations/<integration_id>/webhooks/<topic>/delete", view_func=remove_webhook,
+                    methods=["POST"])
+    bp.add_app_template_filter(_timestamp, "timestamp")
+    return bp
+
+
+def _timestamp(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _emulator():
+    return current_app.extensions["emulator"]
+
+
+def _integration(integration_id: str) -> Integration:
+    integration = _emulator().integrations.get(integration_id)
+    if integration is None:
+        abort(404)
+    return integration
+
+
+def _back(integration: Integration, section: str, message: str | None = None, error: str | None = None) -> Response:
+    if message:
+        flash(message, f"ok:{section}")
+    if error:
+        flash(error, f"error:{section}")
+    _emulator().previews.forget()
+    return redirect(url_for("admin.details", integration_id=integration.id, _anchor=section))
+
+
+def index() -> str:
+    return render_template("admin_list.html", integrations=_emulator().integrations.all())
+
+
+def create() -> Response | str:
+    name = request.form.get("name", "").strip()
+    description = request.form.get("description", "").strip()
+    if not name or len(name) > MAX_NAME or len(description) > MAX_DESCRIPTION:
+        flash(f"Give the integration a name of 1 to {MAX_NAME} characters (description at most {MAX_DESCRIPTION}).",
+              "error:create")
+        return redirect(url_for("admin.index"))
+    if _emulator().integrations.by_name(name):
+        flash(f"An integration named {name!r} exists already: pick another name.", "error:create")
+        return redirect(url_for("admin.index"))
+    integration = _emulator().integrations.create(name, description)
+    flash("Created. Copy the App ID, App Secret and access token into your server's settings.", "ok:credentials")
+    return redirect(url_for("admin.details", integration_id=integration.id))
+
+
+def details(integration_id: str) -> str:
+    integration = _integration(integration_id)
+    emulator = _emulator()
+    typed = session.pop("typed", None) or {}
+    return render_template(
+        "admin_detail.html", integration=integration, permissions=PERMISSIONS, topics=TOPICS,
+        subscriptions=emulator.integrations.subscriptions(integration.id), typed=typed,
+        **_activity(integration), groups=emulator.community.groups(),
+        member_of={g["id"] for g in emulator.community.groups()
+                   if integration.page_id in emulator.community.members(g["id"])})
+
+
+def live(integration_id: str) -> str:
+    """Last API request and the delivery log alone, for the page to refresh them without a reload."""
+    return render_template("admin_live.html", **_activity(_integration(integration_id)))
+
+
+def _activity(integration: Integration) -> dict:
+    figures = _emulator().integrations
+    return {"usage": figures.last_request(integration.id), "calls": figures.recent_calls(integration.id),
+            "deliveries": figures.deliveries(integration.id)}
+
+
+def save_details(integration_id: str) -> Response:
+    integration = _integration(integration_id)
+    name = request.form.get("name", "").strip()
+    description = request.form.get("description", "").strip()
+    logo = request.form.get("logo_url", "").strip()
+    if not name or len(name) > MAX_NAME:
+        return _back(integration, "details", error=f"The name must be 1 to {MAX_NAME} characters.")
+    other = _emulator().integrations.by_name(name)
+    if other and other.id != integration.id:
+        return _back(integration, "details", error=f"An integration named {name!r} exists already.")
+    if len(description) > MAX_DESCRIPTION:
+        return _back(integration, "details", error=f"The description must be at most {MAX_DESCRIPTION} characters.")
+    if logo and not re.match(r"^https?://\S+$", logo):
+        return _back(integration, "details", error="The logo must be an http:// or https:// image URL.")
+    _emulator().integrations.update(integration.id, name=name, description=description, logo_url=logo)
+    return _back(integration, "details", "Saved.")
+
+
+def reset_token(integration_id: str) -> Response:
+    integration = _integration(integration_id)
+    _emulator().integrations.reset_token(integration.id)
+    verb = "reset: the old token stopped working" if integration.access_token else "created"
+    return _back(integration, "credentials", f"Access token {verb}. Copy the new one into your server's settings.")
+
+
+def reset_secret(integration_id: str) -> Response:
+    integration = _integration(integration_id)
+    _emulator().integrations.reset_secret(integration.id)
+    return _back(integration, "credentials", "App Secret reset: webhooks are signed with the new one now. Put it "
+                                             "in your server's settings (keep the old one as <BOT>_APP_SECRET_PREVIOUS "
+                                             "until then).")
+
+
+def save_visibility(integration_id: str) -> Response:
+    integration = _integration(integration_id)
+    enabled = request.form.get("enabled") == "on"
+    discoverable = request.form.get("discoverable") == "on"
+    if discoverable and not integration.has("Message any member"):
+        return _back(integration, "visibility", error="Discoverable needs the 'Message any member' permission: "
+                                                      "grant it under Permissions first.")
+    _emulator().integrations.update(integration.id, enabled=int(enabled), discoverable=int(discoverable))
+    state = "enabled" if enabled else "disabled: its API calls are refused and it receives no webhooks"
+    return _back(integration, "visibility", f"Saved: the integration is {state}.")
+
+
+def save_permissions(integration_id: str) -> Response:
+    integration = _integration(integration_id)
+    chosen = [p for p in PERMISSIONS if p in request.form.getlist("permissions")]
+    changes: dict = {"permissions": chosen}
+    note = ""
+    if integration.discoverable and "Message any member" not in chosen:
+        changes["discoverable"] = 0
+        note = " It is no longer discoverable (that needs 'Message any member')."
+    _emulator().integrations.update(integration.id, **changes)
+    return _back(integration, "permissions", "Saved." + note)
+
+
+def save_webhook(integration_id: str, topic: str) -> Response:
+    integration = _integration(integration_id)
+    if topic not in TOPICS:
+        abort(404)
+    url = request.form.get("callback_url", "").strip()
+    token = request.form.get("verify_token", "").strip()
+    fields = [f for f in TOPICS[topic] if f in request.form.getlist("fields")]
+    section = f"webhook-{topic}"
+    problem = None
+    if not url or not token or not fields:
+        problem = "Give a callback URL, a verify token and at least one field."
+    else:
+        problem = handshake(url, token)
+        problem = f"Not saved: the verification request failed: {problem}" if problem else None
+    if problem:
+        session["typed"] = {"topic": topic, "callback_url": url, "verify_token": token, "fields": fields}
+        return _back(integration, section, error=problem)
+    _emulator().integrations.subscribe(integration.id, Subscription(topic, url, token, fields))
+    return _back(integration, section, f"Saved: {url} answered the verification request.")
+
+
+def remove_webhook(integration_id: str, topic: str) -> Response:
+    integration = _integration(integration_id)
+    _emulator().integrations.unsubscribe(integration.id, topic)
+    return _back(integration, f"webhook-{topic}", "Unsubscribed.")
+
+
+def save_security(integration_id: str) -> Response:
+    integration = _integration(integration_id)
+    text = request.form.get("ip_allow", "").strip()
+    try:
+        allow_list(text)
+    except ValueError as error:
+        return _back(integration, "security", error=f"Not saved: {error}. Write one address or network "
+                                                    "(10.0.0.0/8) per line.")
+    _emulator().integrations.update(integration.id, ip_allow=text,
+                                    require_proof=int(request.form.get("require_proof") == "on"))
+    return _back(integration, "security", "Saved.")
+
+
+def save_domains(integration_id: str) -> Response:
+    integration = _integration(integration_id)
+    domains = [d.strip().lower().rstrip(".") for d in re.split(r"[\s,]+", request.form.get("domains", "")) if d.strip()]
+    bad = [d for d in domains if not DOMAIN.match(d)]
+    if bad:
+        return _back(integration, "domains",
+                     error=f"Not saved: {bad[0]!r} is not a domain name (like docs.example.com).")
+    _emulator().integrations.update(integration.id, link_domains=sorted(set(domains)))
+    return _back(integration, "domains", "Saved.")
+
+
+def save_faults(integration_id: str) -> Response:
+    integration = _integration(integration_id)
+    try:
+        rate = float(request.form.get("error_rate", "0") or 0)
+        latency = int(request.form.get("latency_ms", "0") or 0)
+    except ValueError:
+        return _back(integration, "faults", error="Not saved: the error rate and latency must be numbers.")
+    if not 0 <= rate <= 100 or not 0 <= latency <= 30_000:
+        return _back(integration, "faults", error="Not saved: error rate 0-100 %, latency 0-30000 ms.")
+    _emulator().integrations.update(integration.id, error_rate=rate / 100, latency_ms=latency)
+    return _back(integration, "faults", "Saved.")
+
+
+def save_groups(integration_id: str) -> Response:
+    integration = _integration(integration_id)
+    chosen = set(request.form.getlist("groups"))
+    for group in _emulator().community.groups():
+        _emulator().activity.membership(group["id"], integration.page_id, group["id"] in chosen)
+    return _back(integration, "groups", "Saved.")
+
+
+def delete(integration_id: str) -> Response:
+    integration = _integration(integration_id)
+    if request.form.get("confirm", "").strip() != integration.name:
+        return _back(integration, "delete", error="Not deleted: type the integration's name exactly to confirm.")
+    _emulator().integrations.delete(integration.id)
+    flash(f"Deleted {integration.name}: its token no longer works and its subscriptions are gone.", "ok:list")
+    return redirect(url_for("admin.index"))

@@ -1,0 +1,251 @@
+"""The people's side: pick who you are, Work Chat (bot directory, 1:1 and group chats with bots)
+and groups (posts, comments, @-mentions, link previews).
+
+Pages are plain templates; ``static/app.js`` polls the small JSON API below and renders
+messages, buttons, typing and seen indicators, feeds and previews without a reload.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response
+
+from .previews import links_in
+
+MAX_TEXT = 2000
+
+
+def blueprint() -> Blueprint:
+    bp = Blueprint("people", __name__)
+    bp.add_url_rule("/", view_func=home, methods=["GET"])
+    bp.add_url_rule("/viewer", view_func=choose_viewer, methods=["POST"])
+    bp.add_url_rule("/chat", view_func=chat, methods=["GET"], defaults={"thread_id": None})
+    bp.add_url_rule("/chat/<thread_id>", view_func=chat, methods=["GET"])
+    bp.add_url_rule("/chat", view_func=new_group_chat, methods=["POST"])
+    bp.add_url_rule("/bots/<integration_id>", view_func=open_bot, methods=["GET"])
+    bp.add_url_rule("/groups", view_func=groups, methods=["GET"], defaults={"group_id": None})
+    bp.add_url_rule("/groups/<group_id>", view_func=groups, methods=["GET"])
+    bp.add_url_rule("/api/chats", view_func=api_chats, methods=["GET"])
+    bp.add_url_rule("/api/threads/<thread_id>", view_func=api_thread, methods=["GET"])
+    bp.add_url_rule("/api/threads/<thread_id>/messages", view_func=api_say, methods=["POST"])
+    bp.add_url_rule("/api/threads/<thread_id>/read", view_func=api_read, methods=["POST"])
+    bp.add_url_rule("/api/groups/<group_id>/feed", view_func=api_feed, methods=["GET"])
+    bp.add_url_rule("/api/groups/<group_id>/posts", view_func=api_post, methods=["POST"])
+    bp.add_url_rule("/api/items/<item_id>/comments", view_func=api_comment, methods=["POST"])
+    bp.add_url_rule("/api/preview", view_func=api_preview, methods=["GET"])
+    bp.add_url_rule("/api/collection", view_func=api_collection, methods=["GET"])
+    bp.app_context_processor(_context)
+    return bp
+
+
+def _emulator():
+    return current_app.extensions["emulator"]
+
+
+def viewer() -> dict | None:
+    """The person the browser acts as (picked on the home page), or None."""
+    person_id = session.get("viewer")
+    return _emulator().community.person(person_id) if person_id else None
+
+
+def _context() -> dict[str, Any]:
+    return {"viewer": viewer(), "everyone": _emulator().community.people()}
+
+
+def _need_viewer() -> dict:
+    person = viewer()
+    if person is None:
+        abort(Response(_error("Pick who you are first (the home page)."), 401, mimetype="application/json"))
+    return person
+
+
+def _error(message: str) -> str:
+    return jsonify({"error": {"message": message}}).get_data(as_text=True)
+
+
+def _text(body: dict, name: str = "text") -> str:
+    text = body.get(name)
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
+        abort(Response(_error(f"{name} must be 1 to {MAX_TEXT} characters"), 400, mimetype="application/json"))
+    return text.strip()
+
+
+# pages -----------------------------------------------------------------------------------------
+def home() -> str:
+    return render_template("home.html")
+
+
+def choose_viewer() -> Response:
+    person_id = request.form.get("person_id", "")
+    if _emulator().community.person(person_id) is None:
+        abort(400)
+    session["viewer"] = person_id
+    _emulator().activity.logged_in(person_id)
+    target = request.form.get("next", "")
+    return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("people.chat"))
+
+
+def chat(thread_id: str | None) -> str | Response:
+    person = viewer()
+    if person is None:
+        return redirect(url_for("people.home"))
+    thread = None
+    if thread_id:
+        thread = _emulator().community.thread(thread_id)
+        if thread is None or person["id"] not in thread["participants"]:
+            return redirect(url_for("people.chat"))
+    bots = [i for i in _emulator().integrations.all() if i.listed]
+    return render_template("chat.html", thread=thread, bots=bots)
+
+
+def open_bot(integration_id: str) -> Response:
+    person = viewer()
+    if person is None:
+        return redirect(url_for("people.home"))
+    bot = _emulator().integrations.get(integration_id)
+    if bot is None or not bot.listed:
+        abort(404)
+    thread = _emulator().activity.open_bot(person["id"], bot)
+    return redirect(url_for("people.chat", thread_id=thread["id"]))
+
+
+def new_group_chat() -> Response:
+    person = viewer()
+    if person is None:
+        return redirect(url_for("people.home"))
+    members = [m for m in request.form.getlist("members") if _emulator().community.names().get(m)]
+    name = request.form.get("name", "").strip()[:100] or "Group chat"
+    thread = _emulator().community.open_thread([person["id"], *members], name=name)
+    return redirect(url_for("people.chat", thread_id=thread["id"]))
+
+
+def groups(group_id: str | None) -> str | Response:
+    if viewer() is None:
+        return redirect(url_for("people.home"))
+    community = _emulator().community
+    all_groups = community.groups()
+    group = community.group(group_id) if group_id else (all_groups[0] if all_groups else None)
+    if group_id and group is None:
+        abort(404)
+    bots = [i.name for i in _emulator().activity.bots_in(community.members(group["id"]))] if group else []
+    return render_template("groups.html", group=group, groups=all_groups, bots=bots)
+
+
+# JSON API for static/app.js -------------------------------------------------------------------
+def api_chats() -> Response:
+    person = _need_viewer()
+    community = _emulator().community
+    names = community.names()
+    chats = []
+    for thread in community.threads_of(person["id"]):
+        others = [names.get(m, m) for m in thread["participants"] if m != person["id"]]
+        last = community.messages(thread["id"], limit=1)
+        chats.append({"id": thread["id"], "name": thread["name"] or ", ".join(others) or "Just you",
+                      "last": (last[0]["body"].get("text") or "(attachment)") if last else ""})
+    return jsonify({"chats": chats})
+
+
+def _thread_for(thread_id: str, person: dict) -> dict:
+    thread = _emulator().community.thread(thread_id)
+    if thread is None or person["id"] not in thread["participants"]:
+        abort(404)
+    return thread
+
+
+def api_thread(thread_id: str) -> Response:
+    person = _need_viewer()
+    thread = _thread_for(thread_id, person)
+    emulator = _emulator()
+    names = emulator.community.names()
+    bots = emulator.activity.bots_in(thread["participants"])
+    messages = emulator.community.messages(thread_id)
+    return jsonify({
+        "thread": {"id": thread["id"], "name": thread["name"], "is_group": bool(thread["is_group"]),
+                   "participants": [{"id": m, "name": names.get(m, m)} for m in thread["participants"]],
+                   "typing": _typing(thread, bots), "seen_until": thread["seen_until"],
+                   "menu": _menu(bots)},
+        "me": person["id"], "names": names,
+        "messages": [{"id": m["id"], "sender": m["sender_id"], "name": names.get(m["sender_id"], m["sender_id"]),
+                      "body": m["body"], "time": m["time"]} for m in messages]})
+
+
+def _typing(thread: dict, bots: list) -> str | None:
+    """Who is shown typing (the thread's bots), or None."""
+    if thread["typing_until"] <= time.time():
+        return None
+    return ", ".join(bot.name for bot in bots) or "Someone"
+
+
+def _menu(bots: list) -> list[dict]:
+    """The persistent menu of the thread's bot (1:1 chats with one bot have one)."""
+    if len(bots) != 1:
+        return []
+    for menu in bots[0].profile.get("persistent_menu") or []:
+        return [item for item in menu.get("call_to_actions", []) if isinstance(item, dict)]
+    return []
+
+
+def api_say(thread_id: str) -> Response:
+    """A person writes, taps a quick reply (``quick_reply``) or a button (``postback``)."""
+    person = _need_viewer()
+    _thread_for(thread_id, person)
+    body = request.get_json(silent=True) or {}
+    activity = _emulator().activity
+    if isinstance(body.get("postback"), dict):
+        tap = body["postback"]
+        message = activity.tap(thread_id, person["id"], _text(tap, "title"), _text(tap, "payload"))
+    elif isinstance(body.get("quick_reply"), dict):
+        tap = body["quick_reply"]
+        message = activity.say(thread_id, person["id"], _text(tap, "title"), quick_reply=_text(tap, "payload"))
+    else:
+        message = activity.say(thread_id, person["id"], _text(body))
+    return jsonify({"id": message["id"]})
+
+
+def api_read(thread_id: str) -> Response:
+    person = _need_viewer()
+    _thread_for(thread_id, person)
+    _emulator().activity.read(thread_id, person["id"])
+    return jsonify({"ok": True})
+
+
+def api_feed(group_id: str) -> Response:
+    _need_viewer()
+    community = _emulator().community
+    if community.group(group_id) is None:
+        abort(404)
+    return jsonify({"names": community.names(), "posts": community.feed(group_id)})
+
+
+def api_post(group_id: str) -> Response:
+    person = _need_viewer()
+    if _emulator().community.group(group_id) is None:
+        abort(404)
+    post = _emulator().activity.post(group_id, person["id"], _text(request.get_json(silent=True) or {}, "message"))
+    return jsonify({"id": post["id"]})
+
+
+def api_comment(item_id: str) -> Response:
+    person = _need_viewer()
+    comment = _emulator().activity.comment(item_id, person["id"],
+                                           _text(request.get_json(silent=True) or {}, "message"))
+    if comment is None:
+        abort(404)
+    return jsonify({"id": comment["id"]})
+
+
+def api_preview() -> Response:
+    """The preview the current viewer sees for ``link``: asked of the integration for this viewer."""
+    person = _need_viewer()
+    link = request.args.get("link", "")
+    if not links_in(link) or len(link) > 2000:
+        return jsonify({"preview": None})
+    return jsonify({"preview": _emulator().previews.for_viewer(link, person["id"])})
+
+
+def api_collection() -> Response:
+    """Documents to share from the composer, as the integrations' ``collection`` answers list them."""
+    return jsonify({"documents": _emulator().previews.collection(_need_viewer()["id"])})

@@ -1,0 +1,285 @@
+// The people's side: polls the emulator's JSON API and renders chats, feeds and link previews.
+// Plain JavaScript, no build step. Every string from the server is inserted as text, never as HTML.
+"use strict";
+
+const POLL_MS = 500;
+const previews = new Map(); // link -> Promise of the preview this viewer sees (or null)
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}
+
+async function api(path, body) {
+  const options = body === undefined ? {} : {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)};
+  const response = await fetch(path, options);
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response.json();
+}
+
+function poll(load, render) {
+  let last = "";
+  async function tick() {
+    try {
+      const data = await load();
+      const text = JSON.stringify(data);
+      if (text !== last) {
+        last = text;
+        render(data);
+      }
+    } catch (error) {
+      console.warn(error);
+    }
+    setTimeout(tick, POLL_MS);
+  }
+  tick();
+}
+
+const LINK = /https?:\/\/[^\s<>"']+/g;
+
+// Only http(s) URLs become links or images; anything else (javascript:, data:) is dropped.
+function safe(url) {
+  return typeof url === "string" && /^https?:\/\//i.test(url) ? url : "#";
+}
+
+function linksIn(text) {
+  return (text.match(LINK) || []).map((link) => link.replace(/[.,;:!?)]+$/, ""));
+}
+
+// Text with @[id] mentions shown as names and links made clickable.
+function richText(text, names) {
+  const span = el("span", {class: "text"});
+  const parts = text.split(/(@\[\d+\]|https?:\/\/[^\s<>"']+)/g);
+  for (const part of parts) {
+    const mention = part.match(/^@\[(\d+)\]$/);
+    if (mention) span.append(el("span", {class: "mention"}, "@" + (names[mention[1]] || mention[1])));
+    else if (/^https?:\/\//.test(part)) span.append(el("a", {href: part, target: "_blank", rel: "noopener"}, part));
+    else if (part) span.append(part);
+  }
+  return span;
+}
+
+function previewFor(link) {
+  if (!previews.has(link)) {
+    previews.set(link, api(`/api/preview?link=${encodeURIComponent(link)}`).then((d) => d.preview).catch(() => null));
+  }
+  return previews.get(link);
+}
+
+function previewCards(text) {
+  const box = el("div", {class: "previews"});
+  for (const link of linksIn(text)) {
+    const slot = el("div", {class: "preview-slot", "data-link": link});
+    box.append(slot);
+    previewFor(link).then((preview) => {
+      if (preview) slot.replaceWith(previewCard(preview, link));
+    });
+  }
+  return box;
+}
+
+function previewCard(p, link) {
+  const facts = (p.additional_data || []).map((d) => el("li", {}, el("strong", {}, d.title + ": "), String(d.value)));
+  return el("a", {class: "preview", href: safe(p.link || link), target: "_blank", rel: "noopener", "data-privacy": p.privacy || ""},
+    p.icon ? el("img", {class: "preview-icon", src: safe(p.icon), alt: "", onerror: (event) => event.target.remove()}) : null,
+    el("div", {},
+      el("div", {class: "preview-title"}, p.title || link),
+      p.description ? el("div", {class: "preview-description"}, p.description) : null,
+      facts.length ? el("ul", {class: "preview-facts"}, facts) : null,
+      el("div", {class: "preview-source"}, `via ${p.integration}`)));
+}
+
+// ---- Work Chat ----------------------------------------------------------------------------
+function startChat() {
+  const list = document.getElementById("chat-list");
+  if (list) {
+    poll(() => api("/api/chats"), (data) => {
+      const current = document.getElementById("messages")?.dataset.thread;
+      list.replaceChildren(...data.chats.map((c) => el("li", {class: c.id === current ? "active" : ""},
+        el("a", {href: `/chat/${c.id}`}, el("strong", {}, c.name), el("br"), el("small", {}, c.last)))));
+    });
+  }
+  const box = document.getElementById("messages");
+  if (!box) return;
+  const thread = box.dataset.thread;
+  api(`/api/threads/${thread}/read`, {}).catch(() => {});
+  const send = (body) => api(`/api/threads/${thread}/messages`, body).catch((e) => console.warn(e));
+  poll(() => api(`/api/threads/${thread}`), (data) => renderThread(data, box, send));
+  document.getElementById("composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = document.getElementById("composer-text");
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    send({text});
+  });
+  const menuButton = document.getElementById("menu-button");
+  menuButton.addEventListener("click", () => { document.getElementById("menu").hidden ^= true; });
+}
+
+function renderThread(data, box, send) {
+  const {thread, messages, me, names} = data;
+  document.getElementById("thread-title").textContent =
+    thread.name || thread.participants.filter((p) => p.id !== me).map((p) => p.name).join(", ");
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  box.replaceChildren(...messages.map((m, i) => renderMessage(m, me, names, send, i === messages.length - 1)));
+  const lastMine = [...messages].reverse().find((m) => m.sender === me);
+  if (lastMine && thread.seen_until >= lastMine.time) {
+    box.append(el("li", {class: "seen"}, "Seen"));
+  }
+  const typing = document.getElementById("typing");
+  typing.hidden = !thread.typing;
+  typing.textContent = thread.typing ? `${thread.typing} is typing…` : "";
+  renderMenu(thread.menu, send);
+  if (atBottom || box.dataset.loaded !== "1") box.scrollTop = box.scrollHeight;
+  box.dataset.loaded = "1";
+}
+
+function renderMenu(items, send) {
+  const button = document.getElementById("menu-button");
+  const menu = document.getElementById("menu");
+  button.hidden = !items.length;
+  menu.replaceChildren(...items.map((item) => buttonFor(item, send, () => { menu.hidden = true; })));
+}
+
+function buttonFor(button, send, after) {
+  if (button.type === "web_url") {
+    return el("a", {class: "button", href: safe(button.url), target: "_blank", rel: "noopener"}, button.title);
+  }
+  return el("button", {type: "button", class: "button", onclick: () => {
+    send({postback: {title: button.title, payload: button.payload}});
+    if (after) after();
+  }}, button.title);
+}
+
+function renderMessage(m, me, names, send, isLast) {
+  const mine = m.sender === me;
+  const item = el("li", {class: mine ? "message mine" : "message", "data-sender": m.name});
+  if (!mine) item.append(el("div", {class: "sender"}, m.name));
+  const body = m.body;
+  if (body.text) {
+    item.append(el("div", {class: "bubble"}, richText(body.text, names)));
+    item.append(previewCards(body.text));
+  }
+  const attachment = body.attachment;
+  if (attachment) item.append(renderAttachment(attachment, send));
+  if (!mine && isLast && Array.isArray(body.quick_replies)) {
+    item.append(el("div", {class: "quick-replies"}, body.quick_replies.map((q) =>
+      el("button", {type: "button", class: "quick-reply", onclick: () =>
+        send({quick_reply: {title: q.title, payload: q.payload}})}, q.title))));
+  }
+  return item;
+}
+
+function renderAttachment(attachment, send) {
+  const payload = attachment.payload || {};
+  if (attachment.type === "template" && payload.template_type === "button") {
+    return el("div", {class: "template"}, el("div", {class: "bubble"}, payload.text || ""),
+      el("div", {class: "buttons"}, (payload.buttons || []).map((b) => buttonFor(b, send))));
+  }
+  if (attachment.type === "template" && payload.template_type === "generic") {
+    return el("div", {class: "cards"}, (payload.elements || []).map((e) => el("div", {class: "card-element"},
+      e.image_url ? el("img", {src: safe(e.image_url), alt: ""}) : null,
+      el("strong", {}, e.title || ""), e.subtitle ? el("div", {class: "hint"}, e.subtitle) : null,
+      el("div", {class: "buttons"}, (e.buttons || []).map((b) => buttonFor(b, send))))));
+  }
+  if (attachment.type === "image" && payload.url) {
+    return el("img", {class: "attachment-image", src: safe(payload.url), alt: "image"});
+  }
+  return el("a", {class: "attachment", href: safe(payload.url), target: "_blank", rel: "noopener"},
+    `${attachment.type} attachment`);
+}
+
+// ---- Groups -------------------------------------------------------------------------------
+function startFeed() {
+  const feed = document.getElementById("feed");
+  if (!feed) return;
+  const group = feed.dataset.group;
+  const posts = new Map(); // post id -> its element
+  poll(() => api(`/api/groups/${group}/feed`), (data) => {
+    for (const post of [...data.posts].reverse()) {
+      if (!posts.has(post.id)) {
+        const node = renderPost(post, data.names);
+        posts.set(post.id, node);
+        feed.prepend(node);
+      }
+      renderComments(posts.get(post.id), post, data.names);
+    }
+  });
+  const attach = document.getElementById("attach");
+  const documents = document.getElementById("documents");
+  attach.addEventListener("click", async () => {
+    documents.hidden = !documents.hidden;
+    if (documents.hidden) return;
+    documents.replaceChildren(el("span", {class: "hint"}, "Asking the integrations…"));
+    const found = (await api("/api/collection")).documents;
+    documents.replaceChildren(...(found.length ? found.map((d) => el("button", {type: "button", class: "document",
+      onclick: () => {
+        const input = document.getElementById("post-text");
+        input.value = `${input.value} ${d.link}`.trim();
+        documents.hidden = true;
+      }}, `${d.title} (${d.integration})`)) : [el("span", {class: "hint"}, "No documents to share.")]));
+  });
+  document.getElementById("post-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = document.getElementById("post-text");
+    const message = input.value.trim();
+    if (!message) return;
+    input.value = "";
+    api(`/api/groups/${group}/posts`, {message}).catch((e) => console.warn(e));
+  });
+}
+
+function renderPost(post, names) {
+  const comments = el("ol", {class: "comments"});
+  const input = el("input", {name: "message", placeholder: "Write a comment", maxlength: "2000", autocomplete: "off"});
+  const form = el("form", {class: "comment-form", onsubmit: (event) => {
+    event.preventDefault();
+    const message = input.value.trim();
+    if (!message) return;
+    input.value = "";
+    api(`/api/items/${post.id}/comments`, {message}).catch((e) => console.warn(e));
+  }}, input, el("button", {type: "submit"}, "Comment"));
+  return el("li", {class: "post", id: `post-${post.id}`, "data-post": post.id},
+    el("div", {class: "sender"}, names[post.author_id] || post.author_id),
+    el("div", {class: "post-text"}, richText(post.message, names)),
+    previewCards(post.message), el("div", {class: "likes"}), comments, form);
+}
+
+function renderComments(node, post, names) {
+  const likes = node.querySelector(".likes");
+  likes.textContent = post.likes.length ? `👍 ${post.likes.map((id) => names[id] || id).join(", ")}` : "";
+  const list = node.querySelector(".comments");
+  if (list.childElementCount === post.comments.length) return;
+  list.replaceChildren(...post.comments.map((c) => el("li", {class: "comment", "data-author": names[c.author_id] || ""},
+    el("strong", {}, names[c.author_id] || c.author_id), " ", richText(c.message, names), previewCards(c.message))));
+}
+
+// ---- Admin Panel --------------------------------------------------------------------------
+function startAdmin() {
+  const live = document.getElementById("live");
+  if (live) {
+    poll(() => fetch(live.dataset.live).then((r) => r.text()), (html) => { live.innerHTML = html; });
+  }
+  for (const button of document.querySelectorAll("button.reveal")) {
+    button.addEventListener("click", () => {
+      const code = document.getElementById(button.dataset.target);
+      const shown = button.textContent === "Hide";
+      code.textContent = shown ? "••••••••••••" : code.dataset.secret;
+      button.textContent = shown ? "Show" : "Hide";
+    });
+  }
+}
+
+startChat();
+startFeed();
+startAdmin();
