@@ -8,7 +8,7 @@ import logging
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,6 +17,7 @@ from flask import Flask, abort, request
 from . import admin, graph, people, seed
 from .activity import Activity
 from .community import Community
+from .idempotency import Answers
 from .integrations import Integrations
 from .previews import Previews
 from .store import Store
@@ -36,6 +37,7 @@ class Emulator:
     activity: Activity
     previews: Previews
     recorder: graph.Recorder
+    answers: Answers = field(default_factory=Answers)
 
 
 def create_app(env: Mapping[str, str] | None = None, db: str | Path | None = None, reset: bool = False) -> Flask:

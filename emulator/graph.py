@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import content, messaging, subscriptions
 from .calls import Call, GraphError, Handler, Permission, Recorder, graph_error
+from .idempotency import HEADER
 from .integrations import Integration
 
 __all__ = ["Recorder", "blueprint", "graph_error"]
@@ -52,10 +53,17 @@ def _dispatch(path: str) -> Response:
         _open_to(integration)
         if not app_call:
             _check(integration, permission)
-        result = handler(Call(integration, request.method, path, body), args)
-        status, response = 200, jsonify(result)
-        if request.method != "GET":
-            emulator.recorder.record(integration.name, request.method, path, body)
+        key = request.headers.get(HEADER) if request.method != "GET" else None
+        repeated = emulator.answers.get(integration.id, key) if key else None
+        if repeated is not None:
+            status, response = 200, jsonify(repeated)
+        else:
+            result = handler(Call(integration, request.method, path, body), args)
+            status, response = 200, jsonify(result)
+            if key:
+                emulator.answers.keep(integration.id, key, result)
+            if request.method != "GET":
+                emulator.recorder.record(integration.name, request.method, path, body)
     except GraphError as refusal:
         status, response, code = refusal.status, refusal.response(), refusal.code
         integration = integration or refusal.integration

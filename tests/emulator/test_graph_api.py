@@ -37,6 +37,17 @@ def test_a_message_to_one_person_lands_in_their_chat_with_the_bot(emulator):
     assert requests.get(f"{emulator.url}/_emulator/calls").json()["calls"][-1]["path"] == "me/messages"
 
 
+def test_a_call_repeated_with_its_idempotency_key_gets_the_first_answer_and_sends_once(emulator):
+    send = {"recipient": {"id": DANA}, "message": {"text": "only once"}}
+    first = client(emulator).request("POST", "me/messages", json=send, idempotency_key="helpdesk:7:0:abc")
+    again = client(emulator).request("POST", "me/messages", json=send, idempotency_key="helpdesk:7:0:abc")
+    other = client(emulator).request("POST", "me/messages", json=send, idempotency_key="helpdesk:8:0:def")
+    assert again == first and other["message_id"] != first["message_id"]
+    thread, _ = emulator.state.community.direct_thread(DANA, helpdesk(emulator).page_id)
+    assert text_of(emulator, thread["id"]).count("only once") == 2
+    assert emulator.state.answers.repeats == 1
+
+
 def test_a_send_to_several_people_opens_a_group_chat_that_can_be_used_and_managed(emulator):
     graph = client(emulator)
     opened = graph.post("v18.0/me/messages", {"recipient": {"ids": [DANA, ALEX]}, "message": {"text": "room"}})
