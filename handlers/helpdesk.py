@@ -17,6 +17,7 @@ from bots.messages import postback_button, url_button
 bot = Bot(
     "helpdesk",
     description="IT helpdesk: printers, laptops and access requests",
+    discoverable=True,
     get_started="GET_STARTED",
     greeting="Hi {{user_first_name}}! I'm the IT helpdesk: printers, laptops, access. Tap Get Started.",
     menu=[postback_button("Help menu", "MENU"), postback_button("Talk to a human", "HUMAN"),
