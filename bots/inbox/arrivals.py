@@ -13,12 +13,13 @@ import os
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS arrivals (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     bot TEXT NOT NULL,
     items TEXT NOT NULL,
     received_at REAL NOT NULL
@@ -47,20 +48,29 @@ class Arrivals:
         self._lock = threading.Lock()
         self._pid = 0
         self._db: sqlite3.Connection | None = None
+        self._last_id = 0
 
     @property
     def path(self) -> Path:
         return self.folder / f"{socket.gethostname()}-{os.getpid()}.sqlite3"
 
     def append(self, bot: str, items: str, received_at: float) -> None:
-        """Store one delivery's items (JSON) durably: committed when this returns."""
+        """Store one delivery's items (JSON) durably: committed when this returns.
+
+        Ids are microseconds since the epoch, kept increasing, so none is ever reused even when every
+        row was deleted or a restarted process gets its old pid (and file) back; that costs less than
+        SQLite's AUTOINCREMENT, which updates a second table on every insert."""
         with self._lock:
-            self._connection().execute("INSERT INTO arrivals (bot, items, received_at) VALUES (?, ?, ?)",
-                                       (bot, items, received_at))
+            db = self._connection()
+            self._last_id = max(self._last_id + 1, time.time_ns() // 1000)
+            db.execute("INSERT INTO arrivals (id, bot, items, received_at) VALUES (?, ?, ?, ?)",
+                       (self._last_id, bot, items, received_at))
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None or self._pid != os.getpid():
             self._db, self._pid = connect(self.path), os.getpid()
+            (last,) = self._db.execute("SELECT coalesce(max(id), 0) FROM arrivals").fetchone()
+            self._last_id = max(self._last_id, last)
         return self._db
 
     def files(self) -> Iterator[Path]:
@@ -92,7 +102,8 @@ class Reader:
 
     def forget(self, path: Path, up_to: int) -> None:
         """Delete the rows of ``path`` up to id ``up_to``: they are in the events table now. Ids are
-        never reused (AUTOINCREMENT), so a slow worker in another process cannot delete a newer row."""
+        never reused (see :meth:`Arrivals.append`), so a slow worker in another process cannot delete
+        a newer row."""
         self._db(path).execute("DELETE FROM arrivals WHERE id <= ?", (up_to,))
 
     def count(self) -> int:

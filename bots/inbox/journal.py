@@ -83,6 +83,8 @@ ORDER BY id LIMIT 1
 """
 
 TABLES = {"event": "events", "message": "outbox"}
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
+
 _APPEND = ("INSERT OR IGNORE INTO events (dedupe_key, bot, conversation, item, available_at, received_at) "
            "VALUES (?, ?, ?, ?, ?, ?)")
 
@@ -138,7 +140,7 @@ class Journal:
     def append(self, bot: str, items: Sequence[Item]) -> None:
         """Record ``items`` for ``bot`` durably: one insert, committed when this returns."""
         rows = [[f"{bot}:{item.dedupe_key}", f"{bot}:{item.conversation_key}", item.to_dict()] for item in items]
-        self.arrivals.append(bot, json.dumps(rows, separators=(",", ":")), self.clock())
+        self.arrivals.append(bot, _COMPACT(rows), self.clock())
 
     def promote(self, limit: int = 200) -> int:
         """Move up to ``limit`` arrivals of each process into ``events`` in the order they arrived,
@@ -153,7 +155,7 @@ class Journal:
             found = sorted(self._reader.pending(limit), key=lambda found: found[1][3])
             if not found:
                 return 0
-            rows = [(key, bot, conversation, json.dumps(item, separators=(",", ":")), received, received)
+            rows = [(key, bot, conversation, _COMPACT(item), received, received)
                     for _, (_, bot, items, received) in found for key, conversation, item in json.loads(items)]
             with self.store.transaction() as db:
                 added = db.executemany(_APPEND, rows).rowcount
