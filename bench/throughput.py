@@ -52,10 +52,12 @@ GUNICORN = Path(sys.executable).parent / "gunicorn"
 #: The Procfile's web process, without the access log and the control socket; every app gets exactly these.
 GUNICORN_SETTINGS = ("--workers", "2", "--worker-class", "gthread", "--threads", "4", "--graceful-timeout", "5",
                      "--no-control-socket")
-#: What is served, floor first: the bare endpoint, the request path alone (queued in memory, or appended
+#: What is served, floor first: the bare endpoint, the hand-written HMAC receiver (what no framework
+#: can beat: signature and JSON only), the request path alone (queued in memory, or appended
 #: to the durable inbox), the whole app with its handlers whose replies Graph answers, and the same with
 #: every reply failing (see ``bench/wsgi_real.py``).
-APPS = {"floor": "bench.floor:app", "ingest only": "bench.wsgi_real:ingest_only",
+APPS = {"floor": "bench.floor:app", "HMAC receiver": "bench.peer_hmac:app",
+        "ingest only": "bench.wsgi_real:ingest_only",
         "ingest, durable": "bench.wsgi_real:durable",
         "full, Graph ok": "bench.wsgi_real:answered", "full, Graph dead": "bench.wsgi_real:app",
         PREVIEW_APP: "bench.wsgi_real:previews"}
