@@ -51,3 +51,18 @@ def test_a_process_that_reopens_its_old_file_continues_after_the_last_id(tmp_pat
 
     ids = [row[0] for row in sqlite3.connect(again.path).execute("SELECT id FROM arrivals ORDER BY id")]
     assert ids == [last + 10**12, last + 10**12 + 1]
+
+
+
+def test_a_reader_checkpoints_after_it_forgets_so_the_writers_log_starts_over(tmp_path):
+    """Checkpoints fsync; the reader runs them, so a request's append never waits for one."""
+    arrivals, reader = Arrivals(tmp_path), Reader(Arrivals(tmp_path))
+    for n in range(300):
+        arrivals.append("echo", "[" + "x" * 500 + "]", float(n))
+    found = reader.pending(limit=1000)
+
+    reader.forget(found[-1][0], found[-1][1][0])
+    arrivals.append("echo", "[1]", 1.0)
+
+    _, frames_in_log, _ = sqlite3.connect(arrivals.path).execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert frames_in_log < 10
