@@ -26,7 +26,7 @@ from .executor import Executor, ThreadPoolExecutor
 from .inbox import Inbox, Journal, MemoryInbox, SQLiteInbox
 from .receiver import Receiver
 from .runtime import BotRuntime
-from .stats import CallStats
+from .stats import CallStats, RedisCallStats
 from .store import Store
 
 logger = logging.getLogger("bots")
@@ -40,7 +40,7 @@ class Deployment:
     runtimes: dict[str, BotRuntime]
     dispatcher: Dispatcher
     inbox: Inbox
-    stats: CallStats
+    stats: CallStats | RedisCallStats
     previews: PreviewService
     receiver: Receiver = field(init=False)
     started: bool = False
@@ -65,9 +65,10 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
     configure_logging(env.get("LOG_LEVEL", "INFO"))
     settings = server_settings(env)
     bots = list(bots)
-    link_previews = previews.build(bots, settings, env)
-    store = Store(Path(settings.data_dir) / "bots.sqlite3")
-    stats = CallStats(store)
+    shared = _redis(settings)
+    link_previews = previews.build(bots, settings, env, shared)
+    store = None if settings.inbox == "celery" else Store(Path(settings.data_dir) / "bots.sqlite3")
+    stats = RedisCallStats(shared) if shared is not None else CallStats(store)
     runtimes = {}
     for bot in bots:
         session = session_factory() if session_factory else None
@@ -91,7 +92,15 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
     return app
 
 
-def build_inbox(settings: ServerSettings, store: Store, dispatcher: Dispatcher, runtimes: dict[str, BotRuntime],
+def _redis(settings: ServerSettings):
+    """The Redis client every part shares when ``REDIS_URL`` is set (previews, call stats, the Celery inbox)."""
+    if not settings.redis_url:
+        return None
+    from .inbox.celery import redis_client
+    return redis_client(settings.redis_url)
+
+
+def build_inbox(settings: ServerSettings, store: Store | None, dispatcher: Dispatcher, runtimes: dict[str, BotRuntime],
                 executor: Executor | None = None) -> Inbox:
     """The inbox ``settings`` ask for; a given ``executor`` (the test kit's) means the in-memory one."""
     if executor is not None or settings.inbox == "memory":
