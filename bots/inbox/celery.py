@@ -78,8 +78,7 @@ class CeleryInbox:
         self.send_attempts = send_attempts
         self.retry_base = retry_base
         self.sweeper = Sweeper(self, sweep_every)
-        self.tasks = {kind: celery.task(name=name, acks_late=True, reject_on_worker_lost=True)(
-            self._handle_lane if kind == "event" else self._send_lane) for kind, name in TASKS.items()}
+        self.tasks = {kind: self._task(kind, name) for kind, name in TASKS.items()}
         celery.steps["worker"].add(_sweeper_step(self.sweeper))
 
     @classmethod
@@ -141,11 +140,13 @@ class CeleryInbox:
                 count += 1
         return count
 
-    def _handle_lane(self, lane: str) -> None:
-        self._work("event", lane, self._handle)
+    def _task(self, kind: str, name: str):
+        """The Celery task that works a lane of ``kind``: its one argument is the lane's name."""
+        run = self._handle if kind == "event" else self._deliver
 
-    def _send_lane(self, lane: str) -> None:
-        self._work("message", lane, self._deliver)
+        def work_lane(lane: str) -> None:
+            self._work(kind, lane, run)
+        return self.celery.task(name=name, acks_late=True, reject_on_worker_lost=True)(work_lane)
 
     def _work(self, kind: str, lane: str, run) -> None:
         """Run up to ``BATCH`` items of ``lane`` in order under its lock, then let it go."""
