@@ -24,6 +24,7 @@ from .dedupe import MemoryDedupe
 from .dispatch import Dispatcher
 from .executor import Executor, ThreadPoolExecutor
 from .inbox import Inbox, Journal, MemoryInbox, SQLiteInbox
+from .inbox.redis_store import redis_client
 from .receiver import Receiver
 from .runtime import BotRuntime
 from .stats import CallStats, RedisCallStats
@@ -94,10 +95,7 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
 
 def _redis(settings: ServerSettings):
     """The Redis client every part shares when ``REDIS_URL`` is set (previews, call stats, the Celery inbox)."""
-    if not settings.redis_url:
-        return None
-    from .inbox.celery import redis_client
-    return redis_client(settings.redis_url)
+    return redis_client(settings.redis_url) if settings.redis_url else None
 
 
 def build_inbox(settings: ServerSettings, store: Store | None, dispatcher: Dispatcher, runtimes: dict[str, BotRuntime],

@@ -32,17 +32,12 @@ from ..router import Status
 from ..runtime import BotRuntime
 from .embedded import backoff
 from .journal import owner_name
-from .redis_store import Claim, RedisJournal
+from .redis_store import Claim, RedisJournal, redis_client
 
 logger = logging.getLogger("bots")
 
 TASKS = {"event": "bots.handle", "message": "bots.send"}
 BATCH = 50  # items one task runs before it lets its lane go and enqueues it again, so lanes take turns
-
-
-def redis_client(url: str) -> redis.Redis:
-    """A client that fails fast when Redis is away, so the webhook can answer 503 within Meta's time-out."""
-    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
 
 
 def celery_app(url: str, main: str = "bots") -> Celery:

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from ..envelope import Item
 from ..outbox import Effect
@@ -173,6 +175,13 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A client that fails fast when Redis is away (one quick retry, not redis-py's default of seconds), so the
+    webhook can answer 503 well within Meta's time-out and a preview can miss the cache within its budget."""
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30,
+                                retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1))
 
 
 @dataclass(frozen=True, slots=True)

@@ -228,3 +228,28 @@ def _pings(client: redis.Redis) -> bool:
         return client.ping()
     except redis.ConnectionError:
         return False
+
+
+def test_a_scaled_out_app_keeps_stats_and_previews_in_redis_and_lists_dead_letters_like_sqlite(deployment):
+    from bots.stats import RedisCallStats
+    from linkpreview import RedisPreviewCache
+
+    served = deployment(ADMIN_TOKEN="celery-admin-token", INBOX_MAX_ATTEMPTS="1")
+    assert isinstance(served.app.extensions["bots"].stats, RedisCallStats)
+    assert isinstance(served.app.extensions["bots"].previews.cache, RedisPreviewCache)
+    assert not (served.folder / "bots.sqlite3").exists()  # the machines share nothing but Redis
+    served.start_worker()
+    served.post(BUILD.message("raise once"))
+    wait_for(lambda: served.inbox.dead_letters(), timeout=20)
+
+    cli = served.app.test_cli_runner()
+    listed = cli.invoke(args=["bots", "deadletters"])
+    assert "event:1" in listed.output and "RuntimeError: asked to fail on raise once" in listed.output
+    admin = requests.get(f"{served.url}/admin/api/deadletters", timeout=5,
+                         headers={"Authorization": "Bearer celery-admin-token"}).json()
+    assert admin["count"] == 1 and admin["pending"] == 0
+    assert cli.invoke(args=["bots", "replay", "event:1"]).output.startswith("replaying 1 dead letter")
+    wait_for(lambda: served.runs().count("raise once") == 2, timeout=20)
+    stats = requests.get(f"{served.url}/admin/api/stats/lanes", timeout=5,
+                         headers={"Authorization": "Bearer celery-admin-token"}).json()
+    assert stats["last_request_day"] is None  # the handler failed both times: no Graph call was made
