@@ -50,6 +50,7 @@ def celery_app(url: str, main: str = "bots") -> Celery:
         task_default_queue="bots",
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 600},
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
