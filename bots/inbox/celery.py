@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import redis
-from celery import Celery, bootsteps
+from celery import Celery, Task, bootsteps
 
 from .. import notices
 from ..config import ServerSettings
@@ -136,7 +136,7 @@ class CeleryInbox:
                 count += 1
         return count
 
-    def _task(self, kind: str, name: str):
+    def _task(self, kind: str, name: str) -> Task:
         """The Celery task that works a lane of ``kind``: its one argument is the lane's name."""
         run = self._handle if kind == "event" else self._deliver
 
@@ -144,7 +144,7 @@ class CeleryInbox:
             self._work(kind, lane, run)
         return self.celery.task(name=name, acks_late=True, reject_on_worker_lost=True)(work_lane)
 
-    def _work(self, kind: str, lane: str, run) -> None:
+    def _work(self, kind: str, lane: str, run: Callable[[str, str, Claim], None]) -> None:
         """Run up to ``BATCH`` items of ``lane`` in order under its lock, then let it go."""
         owner = owner_name()
         for _ in range(BATCH):
