@@ -253,3 +253,16 @@ def test_a_scaled_out_app_keeps_stats_and_previews_in_redis_and_lists_dead_lette
     stats = requests.get(f"{served.url}/admin/api/stats/lanes", timeout=5,
                          headers={"Authorization": "Bearer celery-admin-token"}).json()
     assert stats["last_request_day"] is None  # the handler failed both times: no Graph call was made
+
+
+def test_the_sweeper_takes_up_lanes_whose_task_was_lost(deployment, graph_server):
+    from bots.envelope import parse
+
+    served = deployment()
+    people = [Deliveries(sender=f"60000{n}") for n in range(3)]
+    items = [item for n in range(3) for item in parse(json.dumps(people[n].message(f"lost {n}")).encode())[1]]
+    assert len(served.inbox.journal.append("lanes", items)) == 3  # stored, but no task was ever enqueued
+    served.start_worker()
+
+    wait_for(lambda: sorted(sent_texts(graph_server)) == [f"re:lost {n}" for n in range(3)], timeout=20)
+    wait_for(served.idle)
