@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from redis import Redis
+
 from linkpreview import NO_PREVIEW, ConflictError, PreviewService, Registry
 from linkpreview.cache import MemoryPreviewCache, PreviewCache, RedisPreviewCache
 
@@ -15,7 +17,8 @@ from .errors import ConfigError
 from .events import LinkRequest
 
 
-def build(bots: Iterable[Bot], settings: ServerSettings, env: Mapping[str, str], redis=None) -> PreviewService:
+def build(bots: Iterable[Bot], settings: ServerSettings, env: Mapping[str, str],
+          redis: Redis | None = None) -> PreviewService:
     """The preview service for ``bots``, caching in ``redis`` when given (``REDIS_URL``) so every process
     shares one cache; conflicting registrations and bad settings stop start-up."""
     registry = Registry()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import redis
 import requests
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -93,8 +94,9 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
     return app
 
 
-def _redis(settings: ServerSettings):
-    """The Redis client every part shares when ``REDIS_URL`` is set (previews, call stats, the Celery inbox)."""
+def _redis(settings: ServerSettings) -> redis.Redis | None:
+    """The Redis client the preview cache and call stats share when ``REDIS_URL`` is set (the Celery inbox
+    keeps a client of its own)."""
     return redis_client(settings.redis_url) if settings.redis_url else None
 
 
