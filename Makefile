@@ -29,7 +29,8 @@ run: install .env
 
 test: install-dev
 	bash scripts/install_chromium.sh
-	$(PY) -m pytest $(PYTEST_ARGS)
+	bash scripts/redis.sh
+	BOTS_TEST_REDIS_URL=$${BOTS_TEST_REDIS_URL:-redis://127.0.0.1:$${BOTS_TEST_REDIS_PORT:-6390}} $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install-dev
 	command -v wrk >/dev/null || (apt-get install -y -q wrk >/dev/null 2>&1 || echo "wrk not installed: using the Python load generator")

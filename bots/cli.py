@@ -93,6 +93,8 @@ def work(threads: int, senders: int) -> None:
     deployment = current_app.extensions["bots"]
     if not deployment.inbox.durable:
         raise click.UsageError("INBOX=memory keeps events inside each web process: there is nothing to work on here")
+    if not hasattr(deployment.inbox, "handlers"):
+        raise click.UsageError("INBOX=celery is worked by Celery: run `celery -A worker worker` (Procfile)")
     deployment.inbox.handlers.count, deployment.inbox.senders.count = threads, senders
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())

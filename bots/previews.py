@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from redis import Redis
+
 from linkpreview import NO_PREVIEW, ConflictError, PreviewService, Registry
-from linkpreview.cache import MemoryPreviewCache
+from linkpreview.cache import MemoryPreviewCache, PreviewCache, RedisPreviewCache
 
 from .bot import Bot
 from .config import ServerSettings
@@ -15,8 +17,10 @@ from .errors import ConfigError
 from .events import LinkRequest
 
 
-def build(bots: Iterable[Bot], settings: ServerSettings, env: Mapping[str, str]) -> PreviewService:
-    """The preview service for ``bots``; conflicting registrations and bad settings stop start-up."""
+def build(bots: Iterable[Bot], settings: ServerSettings, env: Mapping[str, str],
+          redis: Redis | None = None) -> PreviewService:
+    """The preview service for ``bots``, caching in ``redis`` when given (``REDIS_URL``) so every process
+    shares one cache; conflicting registrations and bad settings stop start-up."""
     registry = Registry()
     collections = {}
     for bot in bots:
@@ -27,7 +31,9 @@ def build(bots: Iterable[Bot], settings: ServerSettings, env: Mapping[str, str])
                 raise ConfigError("handlers", str(error)) from None
         if bot.link_collection_handler is not None:
             collections[bot.name] = bot.link_collection_handler
-    return PreviewService(registry, cache=MemoryPreviewCache(settings.linkpreview_cache_max),
+    cache: PreviewCache = RedisPreviewCache(redis) if redis is not None else MemoryPreviewCache(
+        settings.linkpreview_cache_max)
+    return PreviewService(registry, cache=cache,
                           budget=settings.linkpreview_budget_ms / 1000, ttl=settings.linkpreview_cache_ttl_seconds,
                           collections=collections, fetcher=_fetcher(registry, settings, env))
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import redis
 import requests
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -24,9 +25,10 @@ from .dedupe import MemoryDedupe
 from .dispatch import Dispatcher
 from .executor import Executor, ThreadPoolExecutor
 from .inbox import Inbox, Journal, MemoryInbox, SQLiteInbox
+from .inbox.redis_store import redis_client
 from .receiver import Receiver
 from .runtime import BotRuntime
-from .stats import CallStats
+from .stats import CallStats, RedisCallStats
 from .store import Store
 
 logger = logging.getLogger("bots")
@@ -40,7 +42,7 @@ class Deployment:
     runtimes: dict[str, BotRuntime]
     dispatcher: Dispatcher
     inbox: Inbox
-    stats: CallStats
+    stats: CallStats | RedisCallStats
     previews: PreviewService
     receiver: Receiver = field(init=False)
     started: bool = False
@@ -65,9 +67,10 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
     configure_logging(env.get("LOG_LEVEL", "INFO"))
     settings = server_settings(env)
     bots = list(bots)
-    link_previews = previews.build(bots, settings, env)
-    store = Store(Path(settings.data_dir) / "bots.sqlite3")
-    stats = CallStats(store)
+    shared = _redis(settings)
+    link_previews = previews.build(bots, settings, env, shared)
+    store = None if settings.inbox == "celery" else Store(Path(settings.data_dir) / "bots.sqlite3")
+    stats = RedisCallStats(shared) if shared is not None else CallStats(store)
     runtimes = {}
     for bot in bots:
         session = session_factory() if session_factory else None
@@ -91,7 +94,13 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
     return app
 
 
-def build_inbox(settings: ServerSettings, store: Store, dispatcher: Dispatcher, runtimes: dict[str, BotRuntime],
+def _redis(settings: ServerSettings) -> redis.Redis | None:
+    """The Redis client the preview cache and call stats share when ``REDIS_URL`` is set (the Celery inbox
+    keeps a client of its own)."""
+    return redis_client(settings.redis_url) if settings.redis_url else None
+
+
+def build_inbox(settings: ServerSettings, store: Store | None, dispatcher: Dispatcher, runtimes: dict[str, BotRuntime],
                 executor: Executor | None = None) -> Inbox:
     """The inbox ``settings`` ask for; a given ``executor`` (the test kit's) means the in-memory one."""
     if executor is not None or settings.inbox == "memory":

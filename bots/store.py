@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,7 +37,7 @@ class Store:
         db = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            _wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             self._local.db = db
         return db
@@ -52,3 +53,16 @@ class Store:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+
+def _wal(db: sqlite3.Connection, tries: int = 50) -> None:
+    """Switch to WAL. Two processes opening a new file at once can see "database is locked" here, where
+    SQLite does not wait on its busy timeout (gunicorn's workers booting side by side), so wait and retry."""
+    for attempt in range(tries):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == tries - 1:
+                raise
+            time.sleep(0.05)

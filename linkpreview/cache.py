@@ -1,4 +1,4 @@
-"""A bounded cache of preview answers with a time-to-live, behind an interface Redis can fill later.
+"""A bounded cache of preview answers with a time-to-live: in process memory, or in Redis shared by every process.
 
 Keys are per viewer and link; a preview marked ``organization`` is stored under a key every
 viewer shares, since anyone in the company may see it.
@@ -6,6 +6,9 @@ viewer shares, since anyone in the company may see it.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -14,6 +17,7 @@ from typing import Protocol
 from .request import normalise
 
 EVERYONE = "*"
+logger = logging.getLogger("linkpreview")
 
 
 class PreviewCache(Protocol):
@@ -66,3 +70,36 @@ class MemoryPreviewCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class RedisPreviewCache:
+    """Entries in Redis with Redis's own expiry, shared by every web process (``REDIS_URL``).
+
+    Keys are hashed, so a long link makes a short key; an answer over ``max_bytes`` is not kept; a Redis
+    failure is a miss (the preview is resolved again), never an error in the 3 s answer.
+    """
+
+    def __init__(self, client, prefix: str = "bots:preview:", max_bytes: int = 64 * 1024) -> None:
+        self.redis = client
+        self.prefix = prefix
+        self.max_bytes = max_bytes
+
+    def get(self, key: str) -> dict | None:
+        try:
+            raw = self.redis.get(self._key(key))
+        except Exception as error:
+            logger.warning("preview cache: Redis read failed (%s); resolving afresh", type(error).__name__)
+            return None
+        return json.loads(raw) if raw else None
+
+    def put(self, key: str, item: dict, ttl: float) -> None:
+        raw = json.dumps(item, separators=(",", ":"))
+        if ttl <= 0 or len(raw) > self.max_bytes:
+            return
+        try:
+            self.redis.set(self._key(key), raw, px=max(1, int(ttl * 1000)))
+        except Exception as error:
+            logger.warning("preview cache: Redis write failed (%s)", type(error).__name__)
+
+    def _key(self, key: str) -> str:
+        return self.prefix + hashlib.sha256(key.encode()).hexdigest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -87,3 +88,29 @@ def served(bot, graph_server, tmp_path):
     yield start
     for one in made:
         one.close()
+
+
+_REDIS_DBS = iter(range(10**9))
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database of its own on the test server (``make test`` starts it), flushed before and after.
+
+    Fails when no Redis answers: only ``BOTS_TEST_NO_REDIS=1``, set on purpose, turns that into a skip.
+    """
+    import redis
+
+    base = os.environ.get("BOTS_TEST_REDIS_URL", "redis://127.0.0.1:6390").rstrip("/")
+    url = f"{base}/{1 + next(_REDIS_DBS) % 31}"
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.flushdb()
+    except redis.ConnectionError:
+        if os.environ.get("BOTS_TEST_NO_REDIS") == "1":
+            pytest.skip("BOTS_TEST_NO_REDIS=1: no Redis for this run")
+        pytest.fail(f"no Redis at {base}: run `make test` (it starts one with scripts/redis.sh) "
+                    "or set BOTS_TEST_NO_REDIS=1 to skip the Redis tests on purpose")
+    yield url
+    client.flushdb()
+    client.close()

@@ -100,3 +100,32 @@ def test_flask_bots_stats_prints_the_week(admin):
     data = json.loads(runner.invoke(args=["bots", "stats", "counted", "--json"]).output)
     assert data["bots"][0]["last_7_days"][-1]["calls"] == 1
     assert runner.invoke(args=["bots", "stats", "nobody"]).exit_code != 0
+
+
+def test_redis_call_stats_count_the_same_week_across_processes(redis_url):
+    import redis
+
+    from bots.stats import RedisCallStats
+
+    calendar = Calendar(date(2026, 11, 20))
+    client = redis.Redis.from_url(redis_url)
+    web = RedisCallStats(client, today=calendar)
+    worker = RedisCallStats(redis.Redis.from_url(redis_url), today=calendar)
+    assert web.summary("helpdesk")["last_request_day"] is None
+    for offset, calls in enumerate([3, 0, 5, 1, 0, 0, 2, 4, 7]):
+        calendar.day = date(2026, 11, 20) + timedelta(days=offset)
+        for n in range(calls):
+            (web if n % 2 else worker).record("helpdesk")
+    web.record("other")
+    summary = worker.summary("helpdesk")
+    assert summary["last_request_day"] == "2026-11-28"
+    assert [day["calls"] for day in summary["last_7_days"]] == [5, 1, 0, 0, 2, 4, 7]
+    assert 0 < client.ttl("bots:calls:helpdesk:2026-11-28") <= RedisCallStats.KEEP_SECONDS
+
+
+def test_redis_call_stats_never_break_a_graph_call_when_redis_is_away():
+    from bots.inbox.redis_store import redis_client
+    from bots.stats import RedisCallStats
+
+    stats = RedisCallStats(redis_client("redis://127.0.0.1:1/0"))
+    stats.record("helpdesk")  # logged, not raised

@@ -3,7 +3,9 @@
 A sender that behaves like Meta (retries each delivery until it gets a 200) streams signed events
 to the echo bot under gunicorn; a Graph test server on loopback records every reply. The server is
 killed with SIGKILL mid-stream, Graph fails and times out, batches are delivered three times, and a
-handler fails until it is replayed. Each test prints its counts.
+handler fails until it is replayed. Each test prints its counts, and runs on both inboxes: the
+embedded SQLite one, and Celery + Redis (a real redis-server and ``celery -A worker worker``
+processes, killed along with gunicorn).
 
 The Graph test server honours ``X-Idempotency-Key`` the way the emulator does (a repeat gets the
 first answer and changes nothing) and counts such repeats separately as "retransmissions": the one
@@ -36,6 +38,7 @@ from tests.support import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
+CELERY = Path(sys.executable).parent / "celery"
 SECRET = "reliability-secret-0123"
 ADMIN_TOKEN = "reliability-admin-token"
 PERMANENT = {"error": {"message": "(#100) The recipient is not a valid user", "code": 100, "type": "OAuthException"}}
@@ -84,9 +87,10 @@ class GraphTestServer:
 
 
 class EchoServer:
-    """The echo bot under gunicorn (2 workers), started again after each kill on the same port and data."""
+    """The echo bot under gunicorn (2 workers), started again after each kill on the same port and data;
+    on Celery, with a Celery worker (2 processes) beside it, killed and started with it."""
 
-    def __init__(self, graph_url: str, data_dir: Path, **settings: str) -> None:
+    def __init__(self, graph_url: str, data_dir: Path, redis_url: str | None = None, **settings: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.runs_file = data_dir / "runs.txt"
@@ -96,7 +100,10 @@ class EchoServer:
                     "GRAPH_TIMEOUT_SECONDS": "1", "GRAPH_RETRY_ATTEMPTS": "2", "GRAPH_RETRY_BASE_MS": "20",
                     "INBOX_RETRY_BASE_MS": "50", "INBOX_LEASE_SECONDS": "5", "OUTBOX_MAX_ATTEMPTS": "8",
                     "OUTBOX_THREADS": "8", "LOG_LEVEL": "ERROR", **settings}
+        if redis_url:
+            self.env.update(REDIS_URL=redis_url, INBOX="celery", HANDLERS="tests.e2e.reliability_bots")
         self.process: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
         self.log = data_dir / "gunicorn.log"
 
     def start(self) -> None:
@@ -106,20 +113,29 @@ class EchoServer:
                 [str(GUNICORN), factory, "--bind", f"127.0.0.1:{self.port}", "--workers", "2", "--threads", "4",
                  "--worker-class", "gthread", "--graceful-timeout", "5"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            if "REDIS_URL" in self.env:
+                self.worker = subprocess.Popen(
+                    [str(CELERY), "-A", "worker", "worker", "--concurrency", "2", "--loglevel", "warning",
+                     "--without-mingle", "--without-gossip", "--hostname", f"reliability-{self.port}@%h"],
+                    cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for(self._up, timeout=30)
 
     def kill(self) -> None:
-        """SIGKILL the master and every worker at once: a machine losing power, as far as the process sees."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
+        """SIGKILL the masters and every worker at once: a machine losing power, as far as the processes see."""
+        for process in (self.process, self.worker):
+            if process is not None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        for process in (self.process, self.worker):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(10)
 
     def admin(self, path: str, method: str = "GET") -> dict:
         return requests.request(method, f"{self.url}/admin/api/{path}", timeout=10,
@@ -129,8 +145,9 @@ class EchoServer:
         return len(self.runs_file.read_text().splitlines()) if self.runs_file.exists() else 0
 
     def _up(self) -> bool:
-        if self.process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {self.log.read_text()[-2000:]}")
+        for process in (self.process, self.worker):
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"{process.args[0]} exited: {self.log.read_text()[-2000:]}")
         try:
             return requests.get(f"{self.url}/healthz", timeout=1).ok
         except requests.RequestException:
@@ -165,12 +182,18 @@ def graph(serve) -> GraphTestServer:
     return GraphTestServer(serve)
 
 
+@pytest.fixture(params=["sqlite", "celery"])
+def backend(request) -> str | None:
+    """The inbox under test: None for the embedded SQLite one, else the Redis URL of the Celery one."""
+    return request.getfixturevalue("redis_url") if request.param == "celery" else None
+
+
 @pytest.fixture
-def echo_server(graph, tmp_path):
+def echo_server(graph, tmp_path, backend):
     servers: list[EchoServer] = []
 
     def start(**settings: str) -> EchoServer:
-        servers.append(EchoServer(graph.url, tmp_path, **settings))
+        servers.append(EchoServer(graph.url, tmp_path, backend, **settings))
         servers[-1].start()
         return servers[-1]
     yield start
@@ -184,11 +207,11 @@ def messages(count: int, prefix: str = "") -> list[dict]:
     return [people[n % 25].message(f"{prefix}{n}") for n in range(count)]
 
 
-def report(name: str, **counts: int) -> None:
-    print(f"\n{name}: " + ", ".join(f"{key} {value}" for key, value in counts.items()))
+def report(name: str, backend: str | None, **counts: int) -> None:
+    print(f"\n{name} ({'celery' if backend else 'sqlite'}): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
-def test_killing_the_server_twice_mid_stream_loses_nothing_and_repeats_nothing(echo_server, graph):
+def test_killing_the_server_twice_mid_stream_loses_nothing_and_repeats_nothing(echo_server, graph, backend):
     server = echo_server()
     sender = MetaSender(server.url)
     stream = threading.Thread(target=lambda: [sender.deliver(body) for body in messages(1000)], daemon=True)
@@ -202,7 +225,7 @@ def test_killing_the_server_twice_mid_stream_loses_nothing_and_repeats_nothing(e
     wait_for(lambda: len(graph.applied) == 1000, timeout=90)
     wait_for(lambda: server.admin("deadletters")["pending"] == 0, timeout=30)
     dead = server.admin("deadletters")["count"]
-    report("crash", sent=1000, deliveries_posted=sender.attempts, handler_runs=server.runs(),
+    report("crash", backend, sent=1000, deliveries_posted=sender.attempts, handler_runs=server.runs(),
            delivered=len(graph.applied), duplicates=graph.duplicates(), retransmissions=graph.retransmissions,
            dead_letters=dead)
     assert set(graph.applied) == {f"re:{n}" for n in range(1000)}
@@ -210,7 +233,7 @@ def test_killing_the_server_twice_mid_stream_loses_nothing_and_repeats_nothing(e
     assert dead == 0
 
 
-def test_graph_faults_deliver_every_reply_once_and_park_permanent_errors(echo_server, graph):
+def test_graph_faults_deliver_every_reply_once_and_park_permanent_errors(echo_server, graph, backend):
     graph.fail_rate, graph.timeout_rate = 0.30, 0.10
     graph.refuse = lambda text: text.endswith("7")  # a permanent error for every tenth reply
     server = echo_server()
@@ -221,7 +244,7 @@ def test_graph_faults_deliver_every_reply_once_and_park_permanent_errors(echo_se
     expected = {f"re:{n}" for n in range(300) if not str(n).endswith("7")}
     wait_for(lambda: set(graph.applied) >= expected, timeout=120)
     letters = wait_for(lambda: (d := server.admin("deadletters"))["count"] == 30 and d["dead_letters"], timeout=60)
-    report("graph faults", sent=300, handler_runs=server.runs(), delivered=len(graph.applied),
+    report("graph faults", backend, sent=300, handler_runs=server.runs(), delivered=len(graph.applied),
            duplicates=graph.duplicates(), retransmissions=graph.retransmissions, dead_letters=len(letters))
     assert set(graph.applied) == expected
     assert graph.duplicates() == 0
@@ -229,7 +252,7 @@ def test_graph_faults_deliver_every_reply_once_and_park_permanent_errors(echo_se
     assert all("(#100) The recipient is not a valid user" in letter["error"] for letter in letters)
 
 
-def test_the_same_batches_delivered_three_times_run_each_handler_once(echo_server, graph):
+def test_the_same_batches_delivered_three_times_run_each_handler_once(echo_server, graph, backend):
     server = echo_server()
     sender = MetaSender(server.url)
     events = messages(200)
@@ -240,13 +263,13 @@ def test_the_same_batches_delivered_three_times_run_each_handler_once(echo_serve
 
     wait_for(lambda: len(graph.applied) == 200, timeout=60)
     wait_for(lambda: server.admin("deadletters")["pending"] == 0, timeout=30)
-    report("redelivery", sent=600, handler_runs=server.runs(), delivered=len(graph.applied),
+    report("redelivery", backend, sent=600, handler_runs=server.runs(), delivered=len(graph.applied),
            duplicates=graph.duplicates(), dead_letters=server.admin("deadletters")["count"])
     assert server.runs() == 200
     assert graph.duplicates() == 0
 
 
-def test_a_handler_that_raises_is_retried_then_parked_and_replay_runs_it_again(echo_server, graph):
+def test_a_handler_that_raises_is_retried_then_parked_and_replay_runs_it_again(echo_server, graph, backend):
     server = echo_server(INBOX_MAX_ATTEMPTS="3")
     sender = MetaSender(server.url)
     sender.deliver(Deliveries().message("raise please"))
@@ -259,6 +282,6 @@ def test_a_handler_that_raises_is_retried_then_parked_and_replay_runs_it_again(e
 
     assert server.admin(f"deadletters/{letter['id']}/replay", method="POST") == {"replayed": 1}
     wait_for(lambda: server.runs() > runs_before, timeout=30)
-    report("handler failure", sent=2, handler_runs=server.runs(), delivered=len(graph.applied),
+    report("handler failure", backend, sent=2, handler_runs=server.runs(), delivered=len(graph.applied),
            dead_letters=server.admin("deadletters")["count"])
     assert runs_before == 4  # three attempts at "raise please", one at "fine"

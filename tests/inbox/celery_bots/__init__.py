@@ -1,0 +1,1 @@
+"""The bot the Celery inbox tests run in real worker processes."""
