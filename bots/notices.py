@@ -26,6 +26,7 @@ HANDLER_FAILED = "%s: handler %s failed on %s (%s)"
 ERROR_HANDLER_FAILED = "%s: error handler %s failed too on %s"
 DUPLICATE_SKIPPED = "%s: skipped a redelivered %s (dedupe key %s)"
 INBOX_UNAVAILABLE = "the inbox could not store this delivery: answered 503 so Workplace retries it later"
+INBOX_UNREACHABLE = "the inbox cannot be read (its SQLite file or Redis): deliveries are answered 503 until it is back"
 QUEUE_FULL = "the handler queue is full: answered 503 so Workplace retries this delivery later"
 REJECTED = "%s: refused %s: %s %s"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from linkpreview import PreviewService
 
-from . import admin, previews, webhook
+from . import admin, notices, previews, webhook
 from .bot import Bot
 from .cli import bots_cli
 from .config import ServerSettings, bot_settings, server_settings
@@ -156,8 +157,14 @@ def _index():
 
 
 def _health():
+    """200 with the bots and the inbox's backlog; 503 when the inbox cannot be read, so a load
+    balancer stops sending deliveries that would be refused anyway."""
     deployment = _deployment()
-    pending = deployment.inbox.pending
+    try:
+        pending = deployment.inbox.pending
+    except (redis.RedisError, sqlite3.Error) as error:
+        logger.error("health: %s (%s)", notices.INBOX_UNREACHABLE, type(error).__name__)
+        return jsonify({"ok": False, "error": {"message": notices.INBOX_UNREACHABLE}}), 503
     return jsonify({"ok": True, "bots": sorted(deployment.runtimes), "pending": pending})
 
 
