@@ -34,7 +34,8 @@ test: install-dev
 
 bench: install-dev
 	command -v wrk >/dev/null || (apt-get install -y -q wrk >/dev/null 2>&1 || echo "wrk not installed: using the Python load generator")
-	$(PY) bench/run.py
+	bash scripts/redis.sh
+	BENCH_REDIS_URL=redis://127.0.0.1:$${BOTS_TEST_REDIS_PORT:-6390}/31 $(PY) bench/run.py
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -61,6 +61,11 @@ APPS = {"floor": "bench.floor:app", "HMAC receiver": "bench.peer_hmac:app",
         "ingest, durable": "bench.wsgi_real:durable",
         "full, Graph ok": "bench.wsgi_real:answered", "full, Graph dead": "bench.wsgi_real:app",
         PREVIEW_APP: "bench.wsgi_real:previews"}
+CELERY_APP = "ingest, Celery"
+#: With ``BENCH_REDIS_URL`` set (``make bench`` starts a Redis), the scaled-out web process too.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
+if REDIS_URL:
+    APPS[CELERY_APP] = "bench.wsgi_real:celery"
 #: Where each app's deliveries go when not to ``PATH``.
 PATHS = {PREVIEW_APP: PREVIEW_PATH}
 LUA = Path(__file__).with_name("post.lua")
@@ -164,6 +169,13 @@ def check_graph_is_dead() -> None:
             raise RuntimeError(f"something listens on {DEAD_GRAPH_URL}; the bench needs that port closed")
 
 
+def flush_redis() -> None:
+    """Empty the bench's Redis database, so the Celery app starts with no lanes, keys or tasks."""
+    if REDIS_URL:
+        import redis
+        redis.Redis.from_url(REDIS_URL).flushdb()
+
+
 def write_pool(path: Path, deliveries: Iterator[Signed], count: int) -> Path:
     """Write ``count`` deliveries, one a line as ``<signature> <body>``, for wrk or the Python clients."""
     with path.open("wb") as out:
@@ -204,7 +216,8 @@ def serve(module: str, log: Path) -> Iterator[str]:
     the real app's store to the folder ``log`` is in."""
     url = f"http://127.0.0.1:{free_port()}"
     args = [str(GUNICORN), module, "--bind", urlsplit(url).netloc, *GUNICORN_SETTINGS]
-    env = {"PATH": os.environ.get("PATH", ""), "DOTENV": "0", "BENCH_DATA_DIR": str(log.parent)}
+    env = {"PATH": os.environ.get("PATH", ""), "DOTENV": "0", "BENCH_DATA_DIR": str(log.parent),
+           "BENCH_REDIS_URL": REDIS_URL}
     with log.open("wb") as out:
         process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
@@ -327,14 +340,14 @@ def load_once(app: str, url: str, pools: Pools, generator: LoadGenerator, *, sec
     """Warm ``app`` up, time one load, and wait for its handler backlog to drain, so that its handlers
     do not steal the next app's CPU; return the load and the drain time."""
     handlers_run = app.startswith("full")
-    if handlers_run:
+    if handlers_run or app == CELERY_APP:  # Redis drops a repeated message id as a redelivery
         warm_pool, pool = pools.fresh(warmup), pools.fresh(seconds)
     else:
         warm_pool = pool = pools.repeated_preview() if app == PREVIEW_APP else pools.reused()
     path = PATHS.get(app, PATH)
     generator(url, path, warm_pool, warmup)
     load = generator(url, path, pool, seconds)
-    if handlers_run:
+    if handlers_run or app == CELERY_APP:
         warm_pool.unlink()
         pool.unlink()
     return load, drain(url) if handlers_run else 0.0
@@ -345,6 +358,7 @@ def run(*, rounds: int = 5, seconds: float = 2.0, warmup: float = 1.0, loadgen: 
     round, so drift and a neighbour's burst hit every app alike."""
     name, generator = pick_generator(loadgen)
     check_graph_is_dead()
+    flush_redis()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp, ExitStack() as servers:
         folder = Path(tmp)
         urls = {app: servers.enter_context(serve(module, folder / log_name(app))) for app, module in APPS.items()}

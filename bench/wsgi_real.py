@@ -11,7 +11,9 @@
   (requests, appsecret_proof, JSON, call statistics in the store);
 - ``bench.wsgi_real:ingest_only`` queues the handlers' jobs into a counter instead, so only the
   request path (signature, JSON, envelope, split, enqueue, answer) is left, as in ``bench/ingest.py``;
-- ``bench.wsgi_real:previews`` serves the documents bot alone, for link-preview answers.
+- ``bench.wsgi_real:previews`` serves the documents bot alone, for link-preview answers;
+- ``bench.wsgi_real:celery`` appends every delivery to Redis lanes and enqueues its Celery task, as
+  a scaled-out web process does (``REDIS_URL`` from ``BENCH_REDIS_URL``); no worker runs.
 
 Settings come from here, not from ``.env`` or the environment, so the run does not depend on the
 machine. The forms whose handlers run use the in-memory inbox with a short queue
@@ -83,13 +85,16 @@ def answering_session() -> requests.Session:
 
 
 def __getattr__(name: str) -> Flask:
-    """Build ``app``, ``answered``, ``durable``, ``ingest_only`` or ``previews`` when gunicorn first asks for it."""
+    """Build ``app``, ``answered``, ``durable``, ``ingest_only``, ``previews`` or ``celery`` when gunicorn
+    first asks for it."""
     if name == "app":
         application = create_app(SETTINGS)
     elif name == "answered":
         application = create_app({**SETTINGS, "GRAPH_SESSION_FACTORY": answering_session})
     elif name == "durable":
         application = create_app({**SETTINGS, "INBOX": "sqlite", "HANDLER_THREADS": 0, "OUTBOX_THREADS": 0})
+    elif name == "celery":
+        application = create_app({**SETTINGS, "INBOX": "celery", "REDIS_URL": os.environ["BENCH_REDIS_URL"]})
     elif name == "ingest_only":
         application = create_app({**SETTINGS, "EXECUTOR": CountingExecutor()})
     elif name == "previews":
