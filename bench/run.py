@@ -74,7 +74,7 @@ def summary(rows: list[ingest.Row], result: throughput.Result, target: float) ->
                 for row in rows if row.case != ingest.PREVIEW_CASE]
     for run in result.runs[1:]:
         share = run.load.rate / result.floor.rate
-        durable = run.app in ("ingest, durable", throughput.CELERY_APP)
+        durable = run.app in ("ingest, durable", throughput.CELERY_APP, throughput.CELERY_BACKLOG_APP)
         goal = f"; {'within' if share >= 0.9 else 'UNDER'} the 0.9 target" if durable else ""
         entries.append((f"HTTP, gunicorn, {run.app}", f"{1 / share:.2f}x  ({run.load.rate:.0f} vs "
                         f"{result.floor.rate:.0f} accepted/s: throughput {share:.2f} of the floor's{goal})"))

@@ -62,10 +62,13 @@ APPS = {"floor": "bench.floor:app", "HMAC receiver": "bench.peer_hmac:app",
         "full, Graph ok": "bench.wsgi_real:answered", "full, Graph dead": "bench.wsgi_real:app",
         PREVIEW_APP: "bench.wsgi_real:previews"}
 CELERY_APP = "ingest, Celery"
-#: With ``BENCH_REDIS_URL`` set (``make bench`` starts a Redis), the scaled-out web process too.
+CELERY_BACKLOG_APP = "ingest, Celery, backlog"
+#: With ``BENCH_REDIS_URL`` set (``make bench`` starts a Redis), the scaled-out web process too: each
+#: delivery from someone new, so each wakes a worker with a Celery task (the usual case, workers
+#: keeping up), and from 1,000 people whose conversations already wait, so none needs a task.
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
 if REDIS_URL:
-    APPS[CELERY_APP] = "bench.wsgi_real:celery"
+    APPS[CELERY_APP] = APPS[CELERY_BACKLOG_APP] = "bench.wsgi_real:celery"
 #: Where each app's deliveries go when not to ``PATH``.
 PATHS = {PREVIEW_APP: PREVIEW_PATH}
 LUA = Path(__file__).with_name("post.lua")
@@ -137,6 +140,7 @@ class Pools:
 
     folder: Path
     stream: Iterator[Signed]
+    strangers: Iterator[Signed]
     floor_rate: float = 0.0
     made: int = 0
 
@@ -149,9 +153,11 @@ class Pools:
         path = self.folder / "preview.pool"
         return path if path.exists() else write_pool(path, repeat(preview()), 100)
 
-    def fresh(self, seconds: float) -> Path:
+    def fresh(self, seconds: float, strangers: bool = False) -> Path:
+        """New messages for ``seconds`` at the floor's rate; with ``strangers``, each from someone new."""
         self.made += 1
-        return write_pool(self.folder / f"{self.made}.pool", self.stream, int(self.floor_rate * seconds * 1.3) + 1000)
+        return write_pool(self.folder / f"{self.made}.pool", self.strangers if strangers else self.stream,
+                          int(self.floor_rate * seconds * 1.3) + 1000)
 
 
 def free_port() -> int:
@@ -340,14 +346,16 @@ def load_once(app: str, url: str, pools: Pools, generator: LoadGenerator, *, sec
     """Warm ``app`` up, time one load, and wait for its handler backlog to drain, so that its handlers
     do not steal the next app's CPU; return the load and the drain time."""
     handlers_run = app.startswith("full")
-    if handlers_run or app == CELERY_APP:  # Redis drops a repeated message id as a redelivery
-        warm_pool, pool = pools.fresh(warmup), pools.fresh(seconds)
+    fresh = handlers_run or app.startswith(CELERY_APP)  # Redis drops a repeated message id as a redelivery
+    if fresh:
+        strangers = app == CELERY_APP
+        warm_pool, pool = pools.fresh(warmup, strangers), pools.fresh(seconds, strangers)
     else:
         warm_pool = pool = pools.repeated_preview() if app == PREVIEW_APP else pools.reused()
     path = PATHS.get(app, PATH)
     generator(url, path, warm_pool, warmup)
     load = generator(url, path, pool, seconds)
-    if handlers_run or app == CELERY_APP:
+    if fresh:
         warm_pool.unlink()
         pool.unlink()
     return load, drain(url) if handlers_run else 0.0
@@ -362,7 +370,7 @@ def run(*, rounds: int = 5, seconds: float = 2.0, warmup: float = 1.0, loadgen: 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp, ExitStack() as servers:
         folder = Path(tmp)
         urls = {app: servers.enter_context(serve(module, folder / log_name(app))) for app, module in APPS.items()}
-        pools = Pools(folder, message_stream())
+        pools = Pools(folder, message_stream(), message_stream(people=10**10))
         loads: dict[str, list[Load]] = {app: [] for app in APPS}
         drains: dict[str, float] = dict.fromkeys(APPS, 0.0)
         for _ in range(rounds):
@@ -379,11 +387,11 @@ def report(result: Result) -> str:
     """Each app's median rate and its ratio to the floor's, and whatever makes the figures doubtful."""
     lines = [f"HTTP under gunicorn {' '.join(GUNICORN_SETTINGS)}; load: {result.generator}; "
              f"median of {len(result.runs[0].loads)} rounds",
-             f"{'app':<18} {'answers':>8} {'503':>6} {'failed':>6} {'accepted/s':>10} {'spread':>6} {'of floor':>8} "
+             f"{'app':<23} {'answers':>8} {'503':>6} {'failed':>6} {'accepted/s':>10} {'spread':>6} {'of floor':>8} "
              f"{'cost':>6} {'drain s':>7}"]
     for run in result.runs:
         load, share = run.load, run.load.rate / result.floor.rate
-        lines.append(f"{run.app:<18} {load.requests:>8} {load.rejected:>6} {load.failed:>6} {load.rate:>10.0f} "
+        lines.append(f"{run.app:<23} {load.requests:>8} {load.rejected:>6} {load.failed:>6} {load.rate:>10.0f} "
                      f"{run.spread:>6.0%} {share:>8.2f} {1 / share:>5.2f}x {run.drain_seconds:>7.1f}")
     handled = ", ".join(f"{app} {count}" for app, count in result.handled.items())
     lines.append(f"events the handlers ran for, warm-ups included: {handled}")

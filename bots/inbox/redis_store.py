@@ -44,10 +44,11 @@ for i = 0, (#KEYS - 3) / 2 - 1 do
     local id = redis.call('INCR', KEYS[1])
     redis.call('HSET', prefix .. 'event:' .. id, 'bot', bot, 'conversation', conversation, 'lane', lane,
                'body', body, 'attempts', 0, 'available_at', now, 'received_at', now)
-    redis.call('RPUSH', lane_key, id)
+    local length = redis.call('RPUSH', lane_key, id)
     redis.call('SADD', KEYS[3], lane)
     added = added + 1
-    if not seen[lane] then seen[lane] = true lanes[#lanes + 1] = lane end
+    if length == 1 and not seen[lane] then lanes[#lanes + 1] = lane end
+    seen[lane] = true
   end
 end
 redis.call('INCRBY', KEYS[2], added)
@@ -226,7 +227,9 @@ class RedisJournal:
         self._idle, self._release = register(_IDLE), register(_RELEASE)
 
     def append(self, bot: str, items: Sequence[Item]) -> list[str]:
-        """Record ``items`` and their dedupe keys at once, dropping repeats; returns the lanes that got new events."""
+        """Record ``items`` and their dedupe keys at once, dropping repeats; returns the lanes that were empty
+        and got new events, which need a worker woken. A lane that already held events needs none: the
+        worker holding it goes on to the new one, or a task for it is queued, or the sweeper finds it."""
         keys = [self._key("seq"), self._key("pending:event"), self._key("lanes:event")]
         args: list[str | int] = [self.prefix, self.dedupe_ttl]
         for item in items:

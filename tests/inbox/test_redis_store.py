@@ -52,6 +52,19 @@ def test_append_drops_redeliveries_and_keeps_the_key_with_its_ttl(journal, clien
     assert 3500 < ttl <= 3600
 
 
+def test_only_a_lane_that_was_empty_asks_for_a_worker_so_a_burst_enqueues_one_task(journal):
+    [lane] = journal.append("demo", items("1"))
+    assert [journal.append("demo", items(str(n))) for n in range(2, 50)] == [[]] * 48
+
+    claim = journal.take("event", lane, "w")
+    while claim.outcome == "take":  # the one worker woken goes through the whole burst
+        assert journal.finish("event", lane, "w", claim)
+        claim = journal.take("event", lane, "w")
+
+    assert claim.outcome == "empty"
+    assert journal.append("demo", items("after")) == [lane]
+
+
 def test_a_lane_runs_in_order_and_one_worker_holds_it_at_a_time(journal):
     [lane] = journal.append("demo", items("1", "2", "3"))
     first = journal.take("event", lane, "w1")
