@@ -154,7 +154,7 @@ def check(apps: dict[str, Flask], executor: CountingExecutor, case: str, deliver
 
 def check_cache_hit(app: Flask, delivery: Signed) -> None:
     """The preview is in the full app's cache (the check above asked once) and the answer carries it."""
-    if app.extensions["bots"].previews.cache.get(cache_key(USER_ID, payloads.PREVIEW_LINK)) is None:
+    if app.extensions["bots"].previews.cache.get(cache_key(docs_bot.name, USER_ID, payloads.PREVIEW_LINK)) is None:
         raise RuntimeError("the bench preview is not in the cache: the timed answers would not be cache hits")
     answer = app.test_client().post(delivery.path, data=delivery.body, headers=delivery.headers).get_json()
     if not answer.get("data") or not answer["data"][0].get("title"):

@@ -28,16 +28,18 @@ class PreviewCache(Protocol):
         """Keep ``item`` for ``ttl`` seconds."""
 
 
-def cache_key(viewer: str | None, link: str) -> str:
-    """The key for ``viewer``'s preview of ``link`` (``EVERYONE`` for organisation-wide previews)."""
-    return f"{viewer or '?'}|{normalise(link)}"
+def cache_key(owner: str, viewer: str | None, link: str) -> str:
+    """The key for ``viewer``'s preview of ``link`` from the bot ``owner`` (``EVERYONE`` for
+    organisation-wide previews). Keyed by bot too: two bots may cover one link (``example.com`` and
+    ``docs.example.com``), and each must answer with its own preview."""
+    return f"{owner}|{viewer or '?'}|{normalise(link)}"
 
 
-def lookup_keys(viewer: str | None, link: str) -> tuple[str, str]:
+def lookup_keys(owner: str, viewer: str | None, link: str) -> tuple[str, str]:
     """The keys a preview of ``link`` for ``viewer`` may be under, organisation-wide first; the link
     is normalised once for both, as every preview request looks them up."""
     normal = normalise(link)
-    return f"{EVERYONE}|{normal}", f"{viewer or '?'}|{normal}"
+    return f"{owner}|{EVERYONE}|{normal}", f"{owner}|{viewer or '?'}|{normal}"
 
 
 class MemoryPreviewCache:

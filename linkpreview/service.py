@@ -43,11 +43,11 @@ class PreviewService:
         if found is None:
             logger.warning("%s: no link-preview registration covers %s; answered no preview", bot, _domain(link))
             return NO_PREVIEW
-        shared, own = lookup_keys(viewer, link)
+        registration, matched = found
+        shared, own = lookup_keys(registration.bot, viewer, link)
         cached = self.cache.get(shared) or self.cache.get(own)
         if cached is not None:
             return answer([cached])
-        registration, matched = found
         regex = matched if isinstance(matched, re.Match) else None
         request = PreviewRequest(link, viewer, community, regex.groupdict() if regex else {}, regex, event)
         item = self._within_budget(registration.label, lambda: self._resolve(registration, request))
@@ -92,7 +92,7 @@ class PreviewService:
         item = _item(registration.label, result, request.link)
         if item is not None:
             viewer = EVERYONE if item["privacy"] == "organization" else request.viewer_id
-            self.cache.put(cache_key(viewer, request.link), item, self.ttl)
+            self.cache.put(cache_key(registration.bot, viewer, request.link), item, self.ttl)
         return item
 
     def _collect(self, bot: str, resolver: Callable, request: PreviewRequest) -> list[dict]:

@@ -15,7 +15,7 @@ ITEM = {"link": "https://docs.example.com/a", "title": "A page", "privacy": "org
 def test_an_entry_put_by_one_process_is_read_by_another_until_it_expires(redis_url):
     writer: PreviewCache = RedisPreviewCache(redis.Redis.from_url(redis_url))
     reader = RedisPreviewCache(redis.Redis.from_url(redis_url))
-    key = cache_key("viewer-1", "https://docs.example.com/a")
+    key = cache_key("docs", "viewer-1", "https://docs.example.com/a")
     assert reader.get(key) is None
     writer.put(key, ITEM, ttl=0.2)
     assert reader.get(key) == ITEM
@@ -26,7 +26,7 @@ def test_an_entry_put_by_one_process_is_read_by_another_until_it_expires(redis_u
 def test_keys_are_hashed_and_oversized_or_timeless_entries_are_not_kept(redis_url):
     client = redis.Redis.from_url(redis_url)
     cache = RedisPreviewCache(client, max_bytes=200)
-    cache.put(cache_key("v", "https://docs.example.com/" + "x" * 5000), ITEM, ttl=60)
+    cache.put(cache_key("docs", "v", "https://docs.example.com/" + "x" * 5000), ITEM, ttl=60)
     cache.put("big", {"title": "y" * 500}, ttl=60)
     cache.put("now", ITEM, ttl=0)
     [key] = client.keys("*")

@@ -118,6 +118,18 @@ def test_the_cache_normalises_links():
     assert calls == [1]
 
 
+def test_two_bots_covering_one_link_each_answer_with_their_own_cached_preview():
+    wide, narrow = Bot("wide"), Bot("narrow")
+    wide.link_preview("example.com")(lambda request: Preview(title="from wide"))
+    narrow.link_preview("docs.example.com")(lambda request: Preview(title="from narrow"))
+    tester = BotTester(wide, narrow)
+
+    titles = [tester.post(link_request("https://docs.example.com/a"), bot=name).json["data"][0]["title"]
+              for name in ("wide", "narrow", "wide", "narrow")]
+
+    assert titles == ["from wide", "from narrow", "from wide", "from narrow"]
+
+
 def test_cached_previews_expire_after_their_ttl():
     clock = [0.0]
     cache = MemoryPreviewCache(clock=lambda: clock[0])
