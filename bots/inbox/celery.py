@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
 import redis
 from celery import Celery, Task, bootsteps
@@ -31,6 +32,7 @@ from ..outbox import Outbox
 from ..router import Status
 from ..runtime import BotRuntime
 from .embedded import backoff
+from .heartbeat import Heartbeat
 from .journal import owner_name
 from .redis_store import Claim, RedisJournal, redis_client
 
@@ -74,6 +76,7 @@ class CeleryInbox:
         self.send_attempts = send_attempts
         self.retry_base = retry_base
         self.sweeper = Sweeper(self, sweep_every)
+        self.heartbeat = Heartbeat(journal.lease_ms / 1000 / 3)
         self.tasks = {kind: self._task(kind, name) for kind, name in TASKS.items()}
         celery.steps["worker"].add(_sweeper_step(self.sweeper))
 
@@ -147,11 +150,12 @@ class CeleryInbox:
     def _work(self, kind: str, lane: str, run: Callable[[str, str, Claim], None]) -> None:
         """Run up to ``BATCH`` items of ``lane`` in order under its lock, then let it go."""
         owner = owner_name()
-        for _ in range(BATCH):
-            claim = self.journal.take(kind, lane, owner)
-            if claim.outcome != "take":
-                return
-            run(lane, owner, claim)
+        with self.heartbeat.keep(partial(self.journal.renew, kind, lane, owner)):
+            for _ in range(BATCH):
+                claim = self.journal.take(kind, lane, owner)
+                if claim.outcome != "take":
+                    return
+                run(lane, owner, claim)
         self.journal.release(kind, lane, owner)
         self.enqueue(kind, lane)
 

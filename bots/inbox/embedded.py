@@ -12,7 +12,9 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
 
 from .. import notices
 from ..dispatch import Dispatcher
@@ -22,6 +24,7 @@ from ..graph import IDEMPOTENCY_HEADER
 from ..outbox import Outbox
 from ..router import Status
 from ..runtime import BotRuntime
+from .heartbeat import Heartbeat
 from .journal import Journal, Taken, TakenMessage, owner_name
 from .workers import Workers
 
@@ -54,8 +57,10 @@ class SQLiteInbox:
         self.retry_base = retry_base
         self.owner = owner_name()
         self._next_purge = 0.0
-        self.handlers = Workers("handler", handler_threads, self._take_event, self.handle, poll)
-        self.senders = Workers("sender", sender_threads, self._take_message, self.deliver, poll)
+        self.heartbeat = Heartbeat(journal.lease_seconds / 3)
+        self.handlers = Workers("handler", handler_threads, self._take_event, self._leased("event", self.handle), poll)
+        self.senders = Workers("sender", sender_threads, self._take_message, self._leased("message", self.deliver),
+                               poll)
 
     def accept(self, bot_name: str, items: Sequence[Item]) -> bool:
         """Append ``items`` durably (before the webhook answers 200) and wake a handler thread."""
@@ -135,6 +140,13 @@ class SQLiteInbox:
                 self.journal.bury("message", message.id, self.owner, reason)
             return
         self.journal.sent(message)
+
+    def _leased(self, kind: str, run: Callable[[Any], None]) -> Callable[[Any], None]:
+        """``run`` with its event's or message's lease renewed while it runs."""
+        def run_leased(job: Taken | TakenMessage) -> None:
+            with self.heartbeat.keep(partial(self.journal.renew, kind, job.id, job.owner)):
+                run(job)
+        return run_leased
 
     def _failed(self, taken: Taken, error: BaseException | None) -> None:
         reason = f"{type(error).__name__}: {error}"[:1000] if error else "failed"

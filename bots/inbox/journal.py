@@ -220,6 +220,12 @@ class Journal:
         with self.store.transaction() as db:
             db.execute("DELETE FROM outbox WHERE id = ? AND lease_owner = ?", (message.id, message.owner))
 
+    def renew(self, kind: str, id: int, owner: str) -> bool:
+        """Extend ``owner``'s lease of an event or message by a lease period; False if it was lost."""
+        with self.store.transaction() as db:
+            return bool(db.execute(f"UPDATE {TABLES[kind]} SET lease_until = ? WHERE id = ? AND lease_owner = ?",
+                                   (self.clock() + self.lease_seconds, id, owner)).rowcount)
+
     def retry(self, kind: str, id: int, owner: str, error: str, delay: float) -> None:
         """Give the event or message back, to be tried again after ``delay`` seconds."""
         with self.store.transaction() as db:

@@ -177,6 +177,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
 
 def redis_client(url: str) -> redis.Redis:
     """A client that fails fast when Redis is away (one quick retry, not redis-py's default of seconds), so the
@@ -224,7 +229,7 @@ class RedisJournal:
         register = client.register_script
         self._append, self._take, self._finish = register(_APPEND), register(_TAKE), register(_FINISH)
         self._retry, self._bury, self._replay = register(_RETRY), register(_BURY), register(_REPLAY)
-        self._idle, self._release = register(_IDLE), register(_RELEASE)
+        self._idle, self._release, self._renew = register(_IDLE), register(_RELEASE), register(_RENEW)
 
     def append(self, bot: str, items: Sequence[Item]) -> list[str]:
         """Record ``items`` and their dedupe keys at once, dropping repeats; returns the lanes that were empty
@@ -277,6 +282,10 @@ class RedisJournal:
     def release(self, kind: str, lane: str, owner: str) -> None:
         """Let ``lane`` go if ``owner`` still holds it."""
         self._release([self._lock(kind, lane)], [owner])
+
+    def renew(self, kind: str, lane: str, owner: str) -> bool:
+        """Extend ``owner``'s lock of ``lane`` by a lease period; False if it was lost."""
+        return bool(self._renew([self._lock(kind, lane)], [owner, self.lease_ms]))
 
     def load_state(self, bot: str, conversation: str) -> State:
         return State.loads(_text(self.redis.get(self._key(f"state:{bot}:{conversation}"))))

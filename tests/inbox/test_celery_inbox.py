@@ -114,6 +114,19 @@ def test_each_conversation_runs_in_order_while_conversations_run_side_by_side(de
     wait_for(served.idle)
 
 
+def test_a_handler_slower_than_the_lease_keeps_its_lane_and_runs_once(deployment, graph_server):
+    served = deployment(INBOX_LEASE_SECONDS="1")  # the sweeper looks every 0.5 s for lanes whose lock ran out
+    served.start_worker()
+    person = Deliveries(sender="2100001")
+    for text in ("slow", "next"):
+        assert served.post(person.message(text)).status_code == 200
+
+    wait_for(lambda: len(sent_texts(graph_server)) == 2, timeout=20)
+    wait_for(served.idle)
+    assert served.runs() == ["slow", "next"]
+    assert sent_texts(graph_server) == ["slow:done", "re:next"]
+
+
 def test_redeliveries_run_once_and_every_effect_reaches_graph_once(deployment, graph_server):
     served = deployment()
     delivery = batch(*(BUILD.message(f"m{n}", sender=f"30000{n}") for n in range(5)))

@@ -60,6 +60,23 @@ def test_one_conversations_events_are_handled_in_the_order_they_arrived(bot, ser
     assert sent_texts(graph_server) == [str(n) for n in range(6)]
 
 
+def test_a_handler_slower_than_the_lease_keeps_its_event_and_runs_once(bot, served, graph_server):
+    runs = []
+
+    @bot.on_message()
+    def slow(event, ctx):
+        runs.append(event.text)
+        time.sleep(2.5)
+        ctx.reply("done after a while")
+
+    server = served(INBOX_LEASE_SECONDS="1", HANDLER_THREADS="4")
+    server.post(BUILD.message("take your time"))
+
+    assert wait_for(lambda: sent_texts(graph_server), timeout=10) == ["done after a while"]
+    wait_for(server.idle)
+    assert runs == ["take your time"]
+
+
 def test_a_handler_that_fails_half_way_sends_nothing_then_succeeds_on_retry(bot, served, graph_server):
     runs = []
 

@@ -99,6 +99,18 @@ def test_an_expired_lease_lets_another_worker_take_the_event_and_only_it_can_fin
     assert journal.counts() == {"events": 0, "messages": 1}
 
 
+def test_a_renewed_lease_keeps_the_event_with_its_worker_and_only_the_holder_can_renew(journal, clock):
+    journal.append("demo", items("a"))
+    taken = journal.take("w1")
+    clock.now += 25
+    assert journal.renew("event", taken.id, "w1")
+    assert not journal.renew("event", taken.id, "w2")
+    clock.now += 25  # 50 s after the take, 25 s after the renewal
+
+    assert journal.take("w2") is None
+    assert journal.finish(taken, [REPLY])
+
+
 def test_finishing_commits_effects_and_changed_state_together(journal):
     journal.append("demo", items("a"))
     taken = journal.take("w1")

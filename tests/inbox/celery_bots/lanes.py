@@ -1,6 +1,7 @@
 """Records each run in ``RUNS_FILE`` and answers through ``ctx``, so a test can tell runs (which may repeat)
 from effects (which must not): ``count`` keeps a counter in ``ctx.state``; ``flaky`` replies and then
-fails on its first two runs; ``raise`` always fails; anything else is echoed after a short random pause."""
+fails on its first two runs; ``raise`` always fails; ``slow`` takes 2.5 s; anything else is echoed after a
+short random pause."""
 
 from __future__ import annotations
 
@@ -34,6 +35,10 @@ def handle(event, ctx):
         if runs().count("flaky") < 3:
             raise RuntimeError("flaky fails twice")
         ctx.reply("flaky:done")
+        return
+    if text == "slow":
+        time.sleep(2.5)
+        ctx.reply("slow:done")
         return
     if text.startswith("raise"):
         raise RuntimeError(f"asked to fail on {text}")
