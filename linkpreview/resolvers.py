@@ -2,21 +2,25 @@
 
 For domains whose pages describe themselves (``og:*``, ``twitter:*``, ``<title>``). The page is
 fetched with the service's headers, not the viewer's, so what it shows is what the organisation
-may see: the preview is marked ``organization`` and cached for every viewer.
+may see: the preview is marked ``organization`` and cached for every viewer. Viewers who ask
+while the page is still being fetched (a link posted to a busy group) wait for that one fetch
+instead of each fetching it again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Mapping
+from concurrent.futures import Future
 
 from .fetch import FetchFailed, fetch
 from .guard import FetchPolicy, FetchRefused
 from .opengraph import read_metadata
 from .preview import Preview
 from .registry import Registration
-from .request import PreviewRequest
+from .request import PreviewRequest, normalise
 
 logger = logging.getLogger("linkpreview")
 #: The fetch's own cap, apart from the answer's budget: a page slower than the budget but within
@@ -36,8 +40,33 @@ class OpenGraphResolver:
         self.headers = {domain.lower(): dict(values) for domain, values in (headers or {}).items()}
         self.timeout = timeout
         self.max_bytes = max_bytes
+        self._fetching: dict[tuple[str, str], Future] = {}
+        self._lock = threading.Lock()
 
     def __call__(self, registration: Registration, request: PreviewRequest) -> Preview | None:
+        """The page's preview; one fetch per page at a time, shared by everyone asking meanwhile."""
+        key = (registration.label, normalise(request.link))
+        with self._lock:
+            underway = self._fetching.get(key)
+            if underway is None:
+                mine = self._fetching[key] = Future()
+        if underway is not None:
+            try:
+                return underway.result(timeout=self.timeout + 1)
+            except Exception:
+                return None
+        try:
+            preview = self._preview(registration, request)
+            mine.set_result(preview)
+            return preview
+        except BaseException as error:
+            mine.set_exception(error)
+            raise
+        finally:
+            with self._lock:
+                del self._fetching[key]
+
+    def _preview(self, registration: Registration, request: PreviewRequest) -> Preview | None:
         headers = {**dict(registration.headers), **self.headers.get(registration.domain, {})}
         try:
             page = fetch(request.link, self.policy, headers=headers, timeout=self.timeout, max_bytes=self.max_bytes)

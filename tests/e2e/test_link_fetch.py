@@ -156,6 +156,22 @@ def test_an_organization_preview_is_fetched_once_for_every_viewer(site, servers,
     assert site.seen == ["/articles/q3"]
 
 
+def test_viewers_who_ask_while_a_page_is_fetched_share_that_one_fetch(site, servers, tmp_path):
+    """A link posted to a busy group: everyone's preview request arrives before the page answers."""
+    url = bot_server(servers, tmp_path, LINKPREVIEW_ALLOW="127.0.0.1", LINKPREVIEW_BUDGET_MS="3000")
+    link = f"{site.url}/slow"
+    answers: list[dict] = []
+    askers = [threading.Thread(target=lambda viewer=viewer: answers.append(ask(url, link, viewer).json()))
+              for viewer in (VIEWER, OTHER, "100071234567801", "100071234567802")]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join()
+
+    assert [answer["data"][0]["title"] for answer in answers] == ["Q3 planning"] * 4
+    assert site.seen == ["/slow"]
+
+
 def test_without_linkpreview_allow_the_guard_refuses_loopback(site, servers, tmp_path, caplog):
     url = bot_server(servers, tmp_path)
     response = ask(url, f"{site.url}/articles/q3")
