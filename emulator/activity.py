@@ -101,6 +101,19 @@ class Activity:
         for bot in self.integrations.all():
             self.courier.send(bot, "workplace_security", "sessions", entry)
 
+    def status_set(self, person_id: str, text: str) -> dict:
+        """A person set their profile status: ``user``/``status`` subscribers hear of it.
+
+        PROTOCOL.md gives no value shape for this field, so ``{id, status: {text}, updated_time}``
+        is our choice; bots/schemas.py accepts any value for it. The entry id is the person's id.
+        """
+        stamp = int(time.time())
+        value = {"id": person_id, "status": {"text": text}, "updated_time": iso(stamp)}
+        entry = {"id": person_id, "time": stamp, "changes": [{"field": "status", "value": value}]}
+        for bot in self.integrations.all():
+            self.courier.send(bot, "user", "status", entry)
+        return value
+
     # groups ------------------------------------------------------------------------------------
     def post(self, group_id: str, author_id: str, text: str) -> dict:
         """A post in a group: ``@name`` mentions of the group's bots are tagged; the group's bots hear of it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import requests
 from emulator_helpers import ALEX, DANA, IT_HELP, SECRET, VERIFY, person
 
 from bots.signature import SHA1_HEADER, SHA256_HEADER, verify
@@ -142,3 +143,51 @@ def test_a_bot_joining_a_group_is_a_membership_change_for_the_groups_bots(emulat
     values = [e["changes"][0]["value"] for e in entries(callback)]
     assert [(v["verb"], v["member"]["id"]) for v in values] == [("add", newcomer.page_id),
                                                                 ("remove", newcomer.page_id)]
+
+
+def watch_user_status(emulator, callback, permitted: bool = True):
+    bot = emulator.state.integrations.by_name("helpdesk")
+    if permitted:
+        emulator.state.integrations.update(bot.id, permissions=[*bot.permissions, "Read user status"])
+    emulator.state.integrations.subscribe(bot.id, Subscription("user", f"{callback.url}/webhooks/h", VERIFY,
+                                                               ["status"]))
+    return bot
+
+
+def test_setting_a_status_is_a_signed_user_status_webhook(emulator, callback):
+    watch_user_status(emulator, callback)
+    answer = person(emulator, DANA).post(f"{emulator.url}/api/status", json={"status": "  On holiday  "})
+    assert answer.status_code == 200 and answer.json()["status"] == {"text": "On holiday"}
+    assert emulator.state.courier.wait_idle()
+    user = [d for d in callback.deliveries if d["body"]["object"] == "user"]
+    assert len(user) == 1
+    assert verify(user[0]["raw"], {SHA256_HEADER: user[0]["headers"][SHA256_HEADER]}, [SECRET]) == "sha256"
+    entry = user[0]["body"]["entry"][0]
+    assert entry["id"] == DANA
+    assert entry["changes"][0]["field"] == "status"
+    assert entry["changes"][0]["value"]["status"] == {"text": "On holiday"}
+
+
+def test_a_status_reaches_no_one_without_the_permission_or_the_subscription(emulator, callback):
+    watch_user_status(emulator, callback, permitted=False)
+    person(emulator, DANA).post(f"{emulator.url}/api/status", json={"status": "Busy"})
+    assert emulator.state.courier.wait_idle()
+    assert [d for d in callback.deliveries if d["body"]["object"] == "user"] == []
+
+
+def test_a_status_nobody_subscribed_to_is_not_sent(emulator, callback):
+    person(emulator, DANA).post(f"{emulator.url}/api/status", json={"status": "Busy"})
+    assert emulator.state.courier.wait_idle()
+    assert [d for d in callback.deliveries if d["body"]["object"] == "user"] == []
+
+
+def test_bad_status_input_is_a_4xx_naming_the_problem(emulator, callback):
+    watch_user_status(emulator, callback)
+    session = person(emulator, DANA)
+    for body in [{}, {"status": "   "}, {"status": 5}, {"status": "x" * 141}]:
+        answer = session.post(f"{emulator.url}/api/status", json=body)
+        assert answer.status_code == 400 and "status" in answer.json()["error"]["message"]
+    nobody = requests.post(f"{emulator.url}/api/status", json={"status": "hi"})
+    assert nobody.status_code == 401 and "Pick who you are" in nobody.json()["error"]["message"]
+    assert emulator.state.courier.wait_idle()
+    assert [d for d in callback.deliveries if d["body"]["object"] == "user"] == []
