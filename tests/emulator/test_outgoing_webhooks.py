@@ -191,3 +191,58 @@ def test_bad_status_input_is_a_4xx_naming_the_problem(emulator, callback):
     assert nobody.status_code == 401 and "Pick who you are" in nobody.json()["error"]["message"]
     assert emulator.state.courier.wait_idle()
     assert [d for d in callback.deliveries if d["body"]["object"] == "user"] == []
+
+
+def watch_security(emulator, callback, fields: list[str], permitted: bool = True):
+    bot = emulator.state.integrations.by_name("helpdesk")
+    if permitted:
+        emulator.state.integrations.update(bot.id, permissions=[*bot.permissions, "Read security logs"])
+    emulator.state.integrations.subscribe(bot.id, Subscription("workplace_security", f"{callback.url}/webhooks/h",
+                                                               VERIFY, fields))
+    return bot
+
+
+def security_changes(callback) -> list[dict]:
+    return [entry["changes"][0] for d in callback.deliveries if d["body"]["object"] == "workplace_security"
+            for entry in d["body"]["entry"]]
+
+
+def test_an_admin_resetting_a_token_is_admin_activity_for_security_subscribers(emulator, callback):
+    watch_security(emulator, callback, ["admin_activity"])
+    docs = emulator.state.integrations.by_name("docs")
+    admin = person(emulator, ALEX)
+    assert admin.post(f"{emulator.url}/admin/integrations/{docs.id}/token").status_code == 200
+    assert emulator.state.courier.wait_idle()
+    changes = security_changes(callback)
+    assert [c["field"] for c in changes] == ["admin_activity"]
+    value = changes[0]["value"]
+    assert (value["event"], value["actor_id"], value["target_id"]) == ("ADMIN_RESET_ACCESS_TOKEN", ALEX, docs.id)
+    assert isinstance(value["timestamp"], int)
+
+
+def test_deleting_an_integration_is_admin_activity(emulator, callback):
+    watch_security(emulator, callback, ["admin_activity"])
+    docs = emulator.state.integrations.by_name("docs")
+    person(emulator, ALEX).post(f"{emulator.url}/admin/integrations/{docs.id}/delete", data={"confirm": docs.name})
+    assert emulator.state.courier.wait_idle()
+    assert [c["value"]["event"] for c in security_changes(callback)] == ["ADMIN_DELETE_INTEGRATION"]
+
+
+def test_security_events_need_the_permission_and_the_field(emulator, callback):
+    watch_security(emulator, callback, ["admin_activity", "sessions"], permitted=False)
+    docs = emulator.state.integrations.by_name("docs")
+    person(emulator, ALEX).post(f"{emulator.url}/admin/integrations/{docs.id}/token")
+    assert emulator.state.courier.wait_idle()
+    assert security_changes(callback) == []
+    watch_security(emulator, callback, ["sessions"])
+    requests.post(f"{emulator.url}/admin/integrations/{docs.id}/token")
+    assert emulator.state.courier.wait_idle()
+    assert security_changes(callback) == []
+
+
+def test_a_refused_delete_sends_no_admin_activity(emulator, callback):
+    watch_security(emulator, callback, ["admin_activity"])
+    docs = emulator.state.integrations.by_name("docs")
+    requests.post(f"{emulator.url}/admin/integrations/{docs.id}/delete", data={"confirm": "wrong"})
+    assert emulator.state.courier.wait_idle()
+    assert security_changes(callback) == []
