@@ -5,6 +5,8 @@ from __future__ import annotations
 import requests
 from emulator_helpers import ALEX, DANA, IT_HELP, SECRET, VERIFY, person
 
+from bots.envelope import load_event, parse
+from bots.events import SecurityEvent, UserChange
 from bots.signature import SHA1_HEADER, SHA256_HEADER, verify
 from emulator.integrations import Subscription
 from emulator.webhooks import DeliverySettings, handshake
@@ -246,3 +248,18 @@ def test_a_refused_delete_sends_no_admin_activity(emulator, callback):
     requests.post(f"{emulator.url}/admin/integrations/{docs.id}/delete", data={"confirm": "wrong"})
     assert emulator.state.courier.wait_idle()
     assert security_changes(callback) == []
+
+
+def test_the_framework_reads_the_status_and_admin_webhooks_as_its_events(emulator, callback):
+    watch_user_status(emulator, callback)
+    watch_security(emulator, callback, ["admin_activity"])
+    docs = emulator.state.integrations.by_name("docs")
+    session = person(emulator, DANA)
+    session.post(f"{emulator.url}/api/status", json={"status": "Busy"})
+    session.post(f"{emulator.url}/admin/integrations/{docs.id}/secret")
+    assert emulator.state.courier.wait_idle()
+    events = [load_event(item) for d in callback.deliveries for item in parse(d["raw"])[1]]
+    status = next(e for e in events if isinstance(e, UserChange))
+    assert (status.field, status.sender_id) == ("status", DANA)
+    security = next(e for e in events if isinstance(e, SecurityEvent))
+    assert (security.event_name, security.actor_id, security.target_id) == ("ADMIN_RESET_APP_SECRET", DANA, docs.id)
