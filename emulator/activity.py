@@ -95,11 +95,38 @@ class Activity:
     def logged_in(self, person_id: str) -> None:
         """A person started a session (picked who they are): ``workplace_security``/``sessions``
         subscribers hear of it."""
-        value = {"event": "LOG_IN", "target_id": person_id, "actor_id": person_id, "ip": "127.0.0.1",
-                 "timestamp": int(time.time())}
-        entry = {"id": COMMUNITY_ID, "time": int(time.time()), "changes": [{"field": "sessions", "value": value}]}
+        self._security("sessions", {"event": "LOG_IN", "target_id": person_id, "actor_id": person_id})
+
+    def admin_acted(self, event: str, actor_id: str | None, target_id: str) -> None:
+        """An admin did something in the Admin Panel: ``workplace_security``/``admin_activity``
+        subscribers hear of it.
+
+        The event names (``ADMIN_RESET_ACCESS_TOKEN``, ``ADMIN_RESET_APP_SECRET``,
+        ``ADMIN_DELETE_INTEGRATION``) are ours: PROTOCOL.md names only account events. The actor is
+        the person the admin's browser picked, if any; the target is the integration's id.
+        """
+        self._security("admin_activity", {"event": event, "actor_id": actor_id, "target_id": target_id,
+                                          "target_type": "INTEGRATION"})
+
+    def _security(self, field_name: str, value: dict) -> None:
+        stamp = int(time.time())
+        full = {**value, "ip": "127.0.0.1", "timestamp": stamp}
+        entry = {"id": COMMUNITY_ID, "time": stamp, "changes": [{"field": field_name, "value": full}]}
         for bot in self.integrations.all():
-            self.courier.send(bot, "workplace_security", "sessions", entry)
+            self.courier.send(bot, "workplace_security", field_name, entry)
+
+    def status_set(self, person_id: str, text: str) -> dict:
+        """A person set their profile status: ``user``/``status`` subscribers hear of it.
+
+        PROTOCOL.md gives no value shape for this field, so ``{id, status: {text}, updated_time}``
+        is our choice; bots/schemas.py accepts any value for it. The entry id is the person's id.
+        """
+        stamp = int(time.time())
+        value = {"id": person_id, "status": {"text": text}, "updated_time": iso(stamp)}
+        entry = {"id": person_id, "time": stamp, "changes": [{"field": "status", "value": value}]}
+        for bot in self.integrations.all():
+            self.courier.send(bot, "user", "status", entry)
+        return value
 
     # groups ------------------------------------------------------------------------------------
     def post(self, group_id: str, author_id: str, text: str) -> dict:

@@ -53,6 +53,11 @@ def _integration(integration_id: str) -> Integration:
     return integration
 
 
+def _audit(event: str, integration: Integration) -> None:
+    """Tells the security-log subscribers that the admin (the browser's picked person) did ``event``."""
+    _emulator().activity.admin_acted(event, session.get("viewer"), integration.id)
+
+
 def _back(integration: Integration, section: str, message: str | None = None, error: str | None = None) -> Response:
     if message:
         flash(message, f"ok:{section}")
@@ -125,6 +130,7 @@ def save_details(integration_id: str) -> Response:
 def reset_token(integration_id: str) -> Response:
     integration = _integration(integration_id)
     _emulator().integrations.reset_token(integration.id)
+    _audit("ADMIN_RESET_ACCESS_TOKEN", integration)
     verb = "reset: the old token stopped working" if integration.access_token else "created"
     return _back(integration, "credentials", f"Access token {verb}. Copy the new one into your server's settings.")
 
@@ -132,6 +138,7 @@ def reset_token(integration_id: str) -> Response:
 def reset_secret(integration_id: str) -> Response:
     integration = _integration(integration_id)
     _emulator().integrations.reset_secret(integration.id)
+    _audit("ADMIN_RESET_APP_SECRET", integration)
     return _back(integration, "credentials", "App Secret reset: webhooks are signed with the new one now. Put it "
                                              "in your server's settings (keep the old one as <BOT>_APP_SECRET_PREVIOUS "
                                              "until then).")
@@ -238,5 +245,6 @@ def delete(integration_id: str) -> Response:
     if request.form.get("confirm", "").strip() != integration.name:
         return _back(integration, "delete", error="Not deleted: type the integration's name exactly to confirm.")
     _emulator().integrations.delete(integration.id)
+    _audit("ADMIN_DELETE_INTEGRATION", integration)
     flash(f"Deleted {integration.name}: its token no longer works and its subscriptions are gone.", "ok:list")
     return redirect(url_for("admin.index"))

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 from .previews import links_in
 
 MAX_TEXT = 2000
+MAX_STATUS = 140
 
 
 def blueprint() -> Blueprint:
@@ -35,6 +36,7 @@ def blueprint() -> Blueprint:
     bp.add_url_rule("/api/groups/<group_id>/feed", view_func=api_feed, methods=["GET"])
     bp.add_url_rule("/api/groups/<group_id>/posts", view_func=api_post, methods=["POST"])
     bp.add_url_rule("/api/items/<item_id>/comments", view_func=api_comment, methods=["POST"])
+    bp.add_url_rule("/api/status", view_func=api_status, methods=["POST"])
     bp.add_url_rule("/api/preview", view_func=api_preview, methods=["GET"])
     bp.add_url_rule("/api/collection", view_func=api_collection, methods=["GET"])
     bp.app_context_processor(_context)
@@ -203,6 +205,16 @@ def api_say(thread_id: str) -> Response:
     else:
         message = activity.say(thread_id, person["id"], _text(body))
     return jsonify({"id": message["id"]})
+
+
+def api_status() -> Response:
+    """The person sets their profile status text (``status``, at most MAX_STATUS characters)."""
+    person = _need_viewer()
+    body = request.get_json(silent=True) or {}
+    text = body.get("status")
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_STATUS:
+        abort(Response(_error(f"status must be 1 to {MAX_STATUS} characters"), 400, mimetype="application/json"))
+    return jsonify(_emulator().activity.status_set(person["id"], text.strip()))
 
 
 def api_read(thread_id: str) -> Response:

@@ -280,6 +280,24 @@ function startAdmin() {
   }
 }
 
+// The profile status form in the header: setting it sends user/status webhooks to the bots.
+function startStatus() {
+  const form = document.getElementById("status-form");
+  if (!form) return;
+  const input = document.getElementById("status-text");
+  const note = document.getElementById("status-note");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const value = await api("/api/status", {status: input.value});
+      note.textContent = `Status set: ${value.status.text}`;
+    } catch (error) {
+      note.textContent = "Status must be 1 to 140 characters.";
+    }
+  });
+}
+
+startStatus();
 startChat();
 startFeed();
 startAdmin();

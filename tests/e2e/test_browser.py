@@ -250,3 +250,12 @@ def test_a_disabled_integration_is_refused_and_hidden(page: Page, workplace: str
     page.get_by_role("button", name="Save visibility").click()
     expect(page.locator("h1.title .badge")).to_have_text("enabled")
     assert graph(workplace, "GET", "me", CREDENTIALS["HELPDESK_ACCESS_TOKEN"]).ok
+
+
+def test_a_person_sets_their_status_from_the_header(page: Page):
+    be(page, "Maria Garcia")
+    page.get_by_label("Status").fill("In a meeting")
+    page.get_by_role("button", name="Set status").click()
+    expect(page.locator("#status-note")).to_have_text("Status set: In a meeting")
+    page.get_by_label("Status").fill("x" * 140 + "y")
+    expect(page.get_by_label("Status")).to_have_value("x" * 140)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import requests
 from emulator_helpers import ALEX, DANA, IT_HELP, SECRET, VERIFY, person
 
+from bots.envelope import load_event, parse
+from bots.events import SecurityEvent, UserChange
 from bots.signature import SHA1_HEADER, SHA256_HEADER, verify
 from emulator.integrations import Subscription
 from emulator.webhooks import DeliverySettings, handshake
@@ -142,3 +145,121 @@ def test_a_bot_joining_a_group_is_a_membership_change_for_the_groups_bots(emulat
     values = [e["changes"][0]["value"] for e in entries(callback)]
     assert [(v["verb"], v["member"]["id"]) for v in values] == [("add", newcomer.page_id),
                                                                 ("remove", newcomer.page_id)]
+
+
+def watch_user_status(emulator, callback, permitted: bool = True):
+    bot = emulator.state.integrations.by_name("helpdesk")
+    if permitted:
+        emulator.state.integrations.update(bot.id, permissions=[*bot.permissions, "Read user status"])
+    emulator.state.integrations.subscribe(bot.id, Subscription("user", f"{callback.url}/webhooks/h", VERIFY,
+                                                               ["status"]))
+    return bot
+
+
+def test_setting_a_status_is_a_signed_user_status_webhook(emulator, callback):
+    watch_user_status(emulator, callback)
+    answer = person(emulator, DANA).post(f"{emulator.url}/api/status", json={"status": "  On holiday  "})
+    assert answer.status_code == 200 and answer.json()["status"] == {"text": "On holiday"}
+    assert emulator.state.courier.wait_idle()
+    user = [d for d in callback.deliveries if d["body"]["object"] == "user"]
+    assert len(user) == 1
+    assert verify(user[0]["raw"], {SHA256_HEADER: user[0]["headers"][SHA256_HEADER]}, [SECRET]) == "sha256"
+    entry = user[0]["body"]["entry"][0]
+    assert entry["id"] == DANA
+    assert entry["changes"][0]["field"] == "status"
+    assert entry["changes"][0]["value"]["status"] == {"text": "On holiday"}
+
+
+def test_a_status_reaches_no_one_without_the_permission_or_the_subscription(emulator, callback):
+    watch_user_status(emulator, callback, permitted=False)
+    person(emulator, DANA).post(f"{emulator.url}/api/status", json={"status": "Busy"})
+    assert emulator.state.courier.wait_idle()
+    assert [d for d in callback.deliveries if d["body"]["object"] == "user"] == []
+
+
+def test_a_status_nobody_subscribed_to_is_not_sent(emulator, callback):
+    person(emulator, DANA).post(f"{emulator.url}/api/status", json={"status": "Busy"})
+    assert emulator.state.courier.wait_idle()
+    assert [d for d in callback.deliveries if d["body"]["object"] == "user"] == []
+
+
+def test_bad_status_input_is_a_4xx_naming_the_problem(emulator, callback):
+    watch_user_status(emulator, callback)
+    session = person(emulator, DANA)
+    for body in [{}, {"status": "   "}, {"status": 5}, {"status": "x" * 141}]:
+        answer = session.post(f"{emulator.url}/api/status", json=body)
+        assert answer.status_code == 400 and "status" in answer.json()["error"]["message"]
+    nobody = requests.post(f"{emulator.url}/api/status", json={"status": "hi"})
+    assert nobody.status_code == 401 and "Pick who you are" in nobody.json()["error"]["message"]
+    assert emulator.state.courier.wait_idle()
+    assert [d for d in callback.deliveries if d["body"]["object"] == "user"] == []
+
+
+def watch_security(emulator, callback, fields: list[str], permitted: bool = True):
+    bot = emulator.state.integrations.by_name("helpdesk")
+    if permitted:
+        emulator.state.integrations.update(bot.id, permissions=[*bot.permissions, "Read security logs"])
+    emulator.state.integrations.subscribe(bot.id, Subscription("workplace_security", f"{callback.url}/webhooks/h",
+                                                               VERIFY, fields))
+    return bot
+
+
+def security_changes(callback) -> list[dict]:
+    return [entry["changes"][0] for d in callback.deliveries if d["body"]["object"] == "workplace_security"
+            for entry in d["body"]["entry"]]
+
+
+def test_an_admin_resetting_a_token_is_admin_activity_for_security_subscribers(emulator, callback):
+    watch_security(emulator, callback, ["admin_activity"])
+    docs = emulator.state.integrations.by_name("docs")
+    admin = person(emulator, ALEX)
+    assert admin.post(f"{emulator.url}/admin/integrations/{docs.id}/token").status_code == 200
+    assert emulator.state.courier.wait_idle()
+    changes = security_changes(callback)
+    assert [c["field"] for c in changes] == ["admin_activity"]
+    value = changes[0]["value"]
+    assert (value["event"], value["actor_id"], value["target_id"]) == ("ADMIN_RESET_ACCESS_TOKEN", ALEX, docs.id)
+    assert isinstance(value["timestamp"], int)
+
+
+def test_deleting_an_integration_is_admin_activity(emulator, callback):
+    watch_security(emulator, callback, ["admin_activity"])
+    docs = emulator.state.integrations.by_name("docs")
+    person(emulator, ALEX).post(f"{emulator.url}/admin/integrations/{docs.id}/delete", data={"confirm": docs.name})
+    assert emulator.state.courier.wait_idle()
+    assert [c["value"]["event"] for c in security_changes(callback)] == ["ADMIN_DELETE_INTEGRATION"]
+
+
+def test_security_events_need_the_permission_and_the_field(emulator, callback):
+    watch_security(emulator, callback, ["admin_activity", "sessions"], permitted=False)
+    docs = emulator.state.integrations.by_name("docs")
+    person(emulator, ALEX).post(f"{emulator.url}/admin/integrations/{docs.id}/token")
+    assert emulator.state.courier.wait_idle()
+    assert security_changes(callback) == []
+    watch_security(emulator, callback, ["sessions"])
+    requests.post(f"{emulator.url}/admin/integrations/{docs.id}/token")
+    assert emulator.state.courier.wait_idle()
+    assert security_changes(callback) == []
+
+
+def test_a_refused_delete_sends_no_admin_activity(emulator, callback):
+    watch_security(emulator, callback, ["admin_activity"])
+    docs = emulator.state.integrations.by_name("docs")
+    requests.post(f"{emulator.url}/admin/integrations/{docs.id}/delete", data={"confirm": "wrong"})
+    assert emulator.state.courier.wait_idle()
+    assert security_changes(callback) == []
+
+
+def test_the_framework_reads_the_status_and_admin_webhooks_as_its_events(emulator, callback):
+    watch_user_status(emulator, callback)
+    watch_security(emulator, callback, ["admin_activity"])
+    docs = emulator.state.integrations.by_name("docs")
+    session = person(emulator, DANA)
+    session.post(f"{emulator.url}/api/status", json={"status": "Busy"})
+    session.post(f"{emulator.url}/admin/integrations/{docs.id}/secret")
+    assert emulator.state.courier.wait_idle()
+    events = [load_event(item) for d in callback.deliveries for item in parse(d["raw"])[1]]
+    status = next(e for e in events if isinstance(e, UserChange))
+    assert (status.field, status.sender_id) == ("status", DANA)
+    security = next(e for e in events if isinstance(e, SecurityEvent))
+    assert (security.event_name, security.actor_id, security.target_id) == ("ADMIN_RESET_APP_SECRET", DANA, docs.id)
