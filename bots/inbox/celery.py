@@ -27,14 +27,14 @@ from .. import notices
 from ..config import ServerSettings
 from ..dispatch import Dispatcher
 from ..envelope import Item
-from ..errors import GraphError, WebhookError
+from ..errors import WebhookError
 from ..outbox import Outbox
 from ..router import Status
 from ..runtime import BotRuntime
-from .embedded import backoff
 from .heartbeat import Heartbeat
 from .journal import owner_name
 from .redis_store import Claim, RedisJournal, redis_client
+from .retries import Failure, RetryPolicy
 
 logger = logging.getLogger("bots")
 
@@ -72,9 +72,7 @@ class CeleryInbox:
         self.celery = celery
         self.dispatcher = dispatcher
         self.runtimes = runtimes
-        self.max_attempts = max_attempts
-        self.send_attempts = send_attempts
-        self.retry_base = retry_base
+        self.retries = RetryPolicy(max_attempts, send_attempts, retry_base)
         self.sweeper = Sweeper(self, sweep_every)
         self.heartbeat = Heartbeat(journal.lease_ms / 1000 / 3)
         self.tasks = {kind: self._task(kind, name) for kind, name in TASKS.items()}
@@ -187,33 +185,24 @@ class CeleryInbox:
         if runtime is None:
             self.journal.bury("message", lane, owner, claim, f"no bot named {claim.bot!r} is served here")
             return
-        effect = claim.effect
-        try:
-            runtime.client.request(effect.method, effect.path, json=effect.body, idempotency_key=claim.key)
-        except GraphError as error:
-            reason = f"Graph API: {error}"
-            if error.retryable and claim.attempts < self.send_attempts:
-                self._retry("message", lane, owner, claim, reason)
-            else:
-                logger.error("%s: %s parked as a dead letter: %s", claim.bot, effect.describe(), reason)
-                self.journal.bury("message", lane, owner, claim, reason)
-            return
-        self.journal.finish("message", lane, owner, claim)
+        failure = self.retries.send(runtime, claim.effect, claim.key, claim.attempts)
+        if failure is None:
+            self.journal.finish("message", lane, owner, claim)
+        else:
+            self._settle("message", lane, owner, claim, claim.effect.describe(), failure)
 
     def _failed(self, kind: str, lane: str, owner: str, claim: Claim, error: BaseException | None) -> None:
-        reason = f"{type(error).__name__}: {error}"[:1000] if error else "failed"
-        if claim.attempts < self.max_attempts:
-            self._retry(kind, lane, owner, claim, reason)
-        else:
-            logger.error("%s: event %s parked as a dead letter after %d attempts: %s", claim.bot, claim.id,
-                         claim.attempts, reason)
-            self.journal.bury(kind, lane, owner, claim, reason)
+        self._settle(kind, lane, owner, claim, f"event {claim.id}", self.retries.handler_failed(claim.attempts, error))
 
-    def _retry(self, kind: str, lane: str, owner: str, claim: Claim, reason: str) -> None:
-        """Hold the lane until the item is due again, and enqueue the lane for then."""
-        delay = backoff(claim.attempts, self.retry_base)
-        if self.journal.retry(kind, lane, owner, claim, reason, delay):
-            self.enqueue(kind, lane, delay)
+    def _settle(self, kind: str, lane: str, owner: str, claim: Claim, what: str, failure: Failure) -> None:
+        """Hold the lane until the item is due again and enqueue it for then, or park the item."""
+        if failure.retry_in is not None:
+            if self.journal.retry(kind, lane, owner, claim, failure.reason, failure.retry_in):
+                self.enqueue(kind, lane, failure.retry_in)
+            return
+        logger.error("%s: %s parked as a dead letter after %d attempts: %s", claim.bot, what, claim.attempts,
+                     failure.reason)
+        self.journal.bury(kind, lane, owner, claim, failure.reason)
 
 
 class Sweeper:

@@ -9,7 +9,6 @@ backoff and then parked as dead letters, which ``replay`` puts back in line.
 from __future__ import annotations
 
 import logging
-import random
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,26 +18,21 @@ from typing import Any
 from .. import notices
 from ..dispatch import Dispatcher
 from ..envelope import Item
-from ..errors import GraphError, WebhookError
+from ..errors import WebhookError
 from ..graph import IDEMPOTENCY_HEADER
 from ..outbox import Outbox
 from ..router import Status
 from ..runtime import BotRuntime
 from .heartbeat import Heartbeat
 from .journal import Journal, Taken, TakenMessage, owner_name
+from .retries import Failure, RetryPolicy
 from .workers import Workers
 
 logger = logging.getLogger("bots")
 
-__all__ = ["IDEMPOTENCY_HEADER", "SQLiteInbox", "backoff"]
+__all__ = ["IDEMPOTENCY_HEADER", "SQLiteInbox"]
 
 PURGE_EVERY = 600.0  # seconds between sweeps of expired dedupe keys
-
-
-def backoff(attempt: int, base: float, cap: float = 300.0) -> float:
-    """Seconds before try ``attempt + 1``: exponential from ``base``, capped, with jitter."""
-    delay = min(cap, base * 2 ** (attempt - 1))
-    return delay * random.uniform(0.5, 1.0)
 
 
 class SQLiteInbox:
@@ -52,9 +46,7 @@ class SQLiteInbox:
         self.journal = journal
         self.dispatcher = dispatcher
         self.runtimes = runtimes
-        self.max_attempts = max_attempts
-        self.send_attempts = send_attempts
-        self.retry_base = retry_base
+        self.retries = RetryPolicy(max_attempts, send_attempts, retry_base)
         self.owner = owner_name()
         self._next_purge = 0.0
         self.heartbeat = Heartbeat(journal.lease_seconds / 3)
@@ -127,19 +119,11 @@ class SQLiteInbox:
         if runtime is None:
             self.journal.bury("message", message.id, self.owner, f"no bot named {message.bot!r} is served here")
             return
-        effect = message.effect
-        try:
-            runtime.client.request(effect.method, effect.path, json=effect.body, idempotency_key=message.key)
-        except GraphError as error:
-            reason = f"Graph API: {error}"
-            if error.retryable and message.attempts < self.send_attempts:
-                self.journal.retry("message", message.id, self.owner, reason,
-                                   backoff(message.attempts, self.retry_base))
-            else:
-                logger.error("%s: %s parked as a dead letter: %s", message.bot, effect.describe(), reason)
-                self.journal.bury("message", message.id, self.owner, reason)
-            return
-        self.journal.sent(message)
+        failure = self.retries.send(runtime, message.effect, message.key, message.attempts)
+        if failure is None:
+            self.journal.sent(message)
+        else:
+            self._settle("message", message, message.effect.describe(), failure)
 
     def _leased(self, kind: str, run: Callable[[Any], None]) -> Callable[[Any], None]:
         """``run`` with its event's or message's lease renewed while it runs."""
@@ -149,13 +133,16 @@ class SQLiteInbox:
         return run_leased
 
     def _failed(self, taken: Taken, error: BaseException | None) -> None:
-        reason = f"{type(error).__name__}: {error}"[:1000] if error else "failed"
-        if taken.attempts < self.max_attempts:
-            self.journal.retry("event", taken.id, self.owner, reason, backoff(taken.attempts, self.retry_base))
-        else:
-            logger.error("%s: event %d parked as a dead letter after %d attempts: %s", taken.bot, taken.id,
-                         taken.attempts, reason)
-            self.journal.bury("event", taken.id, self.owner, reason)
+        self._settle("event", taken, f"event {taken.id}", self.retries.handler_failed(taken.attempts, error))
+
+    def _settle(self, kind: str, job: Taken | TakenMessage, what: str, failure: Failure) -> None:
+        """Give failed work back to be tried again later, or park it as a dead letter."""
+        if failure.retry_in is not None:
+            self.journal.retry(kind, job.id, self.owner, failure.reason, failure.retry_in)
+            return
+        logger.error("%s: %s parked as a dead letter after %d attempts: %s", job.bot, what, job.attempts,
+                     failure.reason)
+        self.journal.bury(kind, job.id, self.owner, failure.reason)
 
     def _take_event(self) -> Taken | None:
         if time.monotonic() >= self._next_purge:

@@ -1,0 +1,52 @@
+"""The retry policy both durable inboxes share: when failed work is tried again, and when it is parked.
+
+A handler that raises is tried again with backoff up to ``max_attempts`` times; an outbox message
+Graph refuses for a passing reason (5xx, no answer, rate limits) up to ``send_attempts`` times,
+and one it refuses for good (bad token, bad recipient) is parked at once with Graph's reason.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from ..errors import GraphError
+from ..outbox import Effect
+from ..runtime import BotRuntime
+
+MAX_REASON = 1000  # characters of an error kept with a retry or a dead letter
+
+
+def backoff(attempt: int, base: float, cap: float = 300.0) -> float:
+    """Seconds before try ``attempt + 1``: exponential from ``base``, capped, with jitter."""
+    delay = min(cap, base * 2 ** (attempt - 1))
+    return delay * random.uniform(0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What to record of failed work, and when to try it again (``retry_in`` None: park it)."""
+
+    reason: str
+    retry_in: float | None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    send_attempts: int = 5
+    base: float = 1.0
+
+    def handler_failed(self, attempts: int, error: BaseException | None) -> Failure:
+        """The verdict on a handler run that raised (or whose result could not be saved)."""
+        reason = f"{type(error).__name__}: {error}"[:MAX_REASON] if error else "failed"
+        return Failure(reason, backoff(attempts, self.base) if attempts < self.max_attempts else None)
+
+    def send(self, runtime: BotRuntime, effect: Effect, key: str, attempts: int) -> Failure | None:
+        """Send one outbox message with its idempotency key; None when Graph took it."""
+        try:
+            runtime.client.request(effect.method, effect.path, json=effect.body, idempotency_key=key)
+        except GraphError as error:
+            again = error.retryable and attempts < self.send_attempts
+            return Failure(f"Graph API: {error}"[:MAX_REASON], backoff(attempts, self.base) if again else None)
+        return None
