@@ -1,8 +1,12 @@
-"""Helpers the tests share: waiting for background work, and reading what a Graph server received."""
+"""Helpers the tests share: waiting for background work, stopping server processes, and reading what
+a Graph server received."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import time
 
 from bots import Bot
@@ -49,3 +53,14 @@ def sent_texts(graph_server) -> list[str]:
             if call["path"].endswith("me/messages") and "message" in (call["json"] or {})]
 
 
+def terminate(process: subprocess.Popen, grace: float = 15) -> None:
+    """SIGTERM the process's group (started with ``start_new_session``), then SIGKILL it if it is still
+    there after ``grace`` seconds."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)

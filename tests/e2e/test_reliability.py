@@ -34,7 +34,7 @@ from flask import Flask, jsonify, request
 from bots.deliveries import Deliveries, batch
 from bots.signature import sign
 from tests.e2e.test_gunicorn import free_port
-from tests.support import wait_for
+from tests.support import terminate, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
@@ -129,13 +129,8 @@ class EchoServer:
 
     def stop(self) -> None:
         for process in (self.process, self.worker):
-            if process is not None and process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(10)
+            if process is not None:
+                terminate(process)
 
     def admin(self, path: str, method: str = "GET") -> dict:
         return requests.request(method, f"{self.url}/admin/api/{path}", timeout=10,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections import Counter
@@ -20,7 +19,7 @@ from bots import notices
 from bots.deliveries import Deliveries, batch
 from bots.signature import sign
 from tests.e2e.test_gunicorn import free_port
-from tests.support import sent_texts, wait_for
+from tests.support import sent_texts, terminate, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = Path(sys.executable).parent / "celery"
@@ -72,13 +71,7 @@ class Deployment:
 
     def close(self) -> None:
         for worker in self.workers:
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGTERM)
-                try:
-                    worker.wait(15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(worker.pid, signal.SIGKILL)
-                    worker.wait(5)
+            terminate(worker)
 
 
 def _exited(worker: subprocess.Popen, log: Path) -> bool:
