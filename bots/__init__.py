@@ -36,6 +36,7 @@ from .events import (
 )
 from .graph import GraphClient
 from .matchers import Matcher, direct, in_group_chat, payload, text
+from .refs import Ref, UnresolvedRef
 from .router import Outcome, Status
 
 __all__ = [
@@ -63,8 +64,10 @@ __all__ = [
     "PreviewRequest",
     "QuickReply",
     "Read",
+    "Ref",
     "SecurityEvent",
     "Status",
+    "UnresolvedRef",
     "UserChange",
     "WebhookError",
     "direct",

@@ -3,6 +3,9 @@
 ``bot.graph`` is an :class:`Actions` for use outside a handler; a handler's ``ctx`` is one too,
 with the event's conversation as the default target. Every effect goes through
 :meth:`Actions.call`, the one place an outbox can collect them.
+
+Ids and thread keys may be handles (:class:`~bots.refs.Ref`) that a handler's earlier calls
+returned. ``bot.graph`` returns plain values and takes a handle whose value is known.
 """
 
 from __future__ import annotations
@@ -13,17 +16,22 @@ from typing import Any
 
 from . import messages
 from .graph import GraphClient
+from .refs import Ref, fill, join
 
 QuickReplies = Sequence[tuple[str, str] | dict] | None
+Id = str | Ref
 
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """What the Send API answered: the message id, and for a send to several people the new thread."""
+    """What the Send API answered: the message id, and for a send to several people the new thread.
 
-    message_id: str | None
-    recipient_id: str | None = None
-    thread_key: str | None = None
+    Plain strings from ``bot.graph``; handles (:class:`~bots.refs.Ref`) from ``ctx`` in a handler.
+    """
+
+    message_id: Id | None
+    recipient_id: Id | None = None
+    thread_key: Id | None = None
 
 
 class Actions:
@@ -34,8 +42,8 @@ class Actions:
     def __init__(self, client: GraphClient) -> None:
         self.client = client
 
-    def send(self, message: str | dict, *, to: str | None = None, ids: Sequence[str] | None = None,
-             thread: str | None = None, quick_replies: QuickReplies = None) -> Sent:
+    def send(self, message: str | dict, *, to: Id | None = None, ids: Sequence[Id] | None = None,
+             thread: Id | None = None, quick_replies: QuickReplies = None) -> Sent:
         """Send a message to one person (``to``), a new group chat (``ids``) or a thread (``thread``).
 
         ``message`` is text, or a message body from :mod:`bots.messages`; it is checked against
@@ -44,47 +52,47 @@ class Actions:
         body = messages.text(message, quick_replies) if isinstance(message, str) else messages.validate(message)
         answer = self.call("POST", "me/messages", {"recipient": recipient(to, ids, thread),
                                                    "messaging_type": self.messaging_type, "message": body})
-        return Sent(answer.get("message_id"), answer.get("recipient_id"), answer.get("thread_key"))
+        return Sent(*(self._result(answer, field) for field in ("message_id", "recipient_id", "thread_key")))
 
-    def sender_action(self, action: str, *, to: str | None = None, thread: str | None = None) -> None:
+    def sender_action(self, action: str, *, to: Id | None = None, thread: Id | None = None) -> None:
         """Show ``typing_on``, ``typing_off`` or ``mark_seen`` in a conversation."""
         self.call("POST", "me/messages", {"recipient": recipient(to, None, thread),
                                           "sender_action": messages.sender_action(action)})
 
-    def typing(self, on: bool = True, *, to: str | None = None, thread: str | None = None) -> None:
+    def typing(self, on: bool = True, *, to: Id | None = None, thread: Id | None = None) -> None:
         """Show (or stop showing) the typing indicator."""
         self.sender_action("typing_on" if on else "typing_off", to=to, thread=thread)
 
-    def mark_seen(self, *, to: str | None = None, thread: str | None = None) -> None:
+    def mark_seen(self, *, to: Id | None = None, thread: Id | None = None) -> None:
         """Mark the person's last message as seen."""
         self.sender_action("mark_seen", to=to, thread=thread)
 
-    def comment(self, target: str, text: str) -> str | None:
+    def comment(self, target: Id, text: str) -> Id | None:
         """Comment under a post or comment (``POST /{id}/comments``); returns the comment id."""
-        return self.call("POST", f"{_id(target)}/comments", {"message": _plain(text, 8000)}).get("id")
+        return self._result(self.call("POST", "comments", {"message": _plain(text, 8000)}, on=_id(target)), "id")
 
-    def post(self, group_id: str, text: str, markdown: bool = False) -> str | None:
+    def post(self, group_id: Id, text: str, markdown: bool = False) -> Id | None:
         """Post in a group (``POST /{group}/feed``), with Markdown formatting if asked; returns the post id."""
         body: dict[str, Any] = {"message": _plain(text, None)}
         if markdown:
             body["formatting"] = "MARKDOWN"
-        return self.call("POST", f"{_id(group_id)}/feed", body).get("id")
+        return self._result(self.call("POST", "feed", body, on=_id(group_id)), "id")
 
-    def like(self, object_id: str) -> bool:
+    def like(self, object_id: Id) -> bool:
         """Like a post or comment (``POST /{id}/likes``)."""
-        return bool(self.call("POST", f"{_id(object_id)}/likes", {}).get("success", True))
+        return bool(self.call("POST", "likes", {}, on=_id(object_id)).get("success", True))
 
-    def rename_thread(self, thread: str, name: str) -> None:
+    def rename_thread(self, thread: Id, name: str) -> None:
         """Rename a group chat (``POST /{thread}/threadname``)."""
-        self.call("POST", f"{_thread(thread)}/threadname", {"name": _plain(name, 250)})
+        self.call("POST", "threadname", {"name": _plain(name, 250)}, on=_thread(thread))
 
-    def add_participants(self, thread: str, ids: Sequence[str]) -> None:
+    def add_participants(self, thread: Id, ids: Sequence[Id]) -> None:
         """Add people to a group chat."""
-        self.call("POST", f"{_thread(thread)}/participants", {"to": _ids(ids)})
+        self.call("POST", "participants", {"to": _ids(ids)}, on=_thread(thread))
 
-    def remove_participants(self, thread: str, ids: Sequence[str]) -> None:
+    def remove_participants(self, thread: Id, ids: Sequence[Id]) -> None:
         """Remove people from a group chat."""
-        self.call("DELETE", f"{_thread(thread)}/participants", {"to": _ids(ids)})
+        self.call("DELETE", "participants", {"to": _ids(ids)}, on=_thread(thread))
 
     def get(self, path: str, fields: Sequence[str] | str | None = None, **params: Any) -> dict:
         """Read anything: ``get("12345", fields=["name", "email"])``."""
@@ -92,12 +100,26 @@ class Actions:
             params["fields"] = fields if isinstance(fields, str) else ",".join(fields)
         return self.client.get(path, **params)
 
-    def call(self, method: str, path: str, body: dict | None = None) -> dict:
-        """Make one Graph call that changes something; every effect above comes through here."""
-        return self.client.request(method, path, json=body)
+    def call(self, method: str, path: str, body: dict | None = None, *, on: Id | None = None) -> dict:
+        """Make one Graph call that changes something (on ``POST /{on}/{path}`` when ``on`` is given);
+        every effect above comes through here."""
+        return self.client.request(method, join(self._use(on), path), json=fill(body, self._use))
+
+    def _use(self, value: Any) -> Any:
+        """A handle's known value, since a call made at once cannot wait for one still pending."""
+        if not isinstance(value, Ref):
+            return value
+        if not value.known:
+            raise ValueError(f"{value!r} waits for an effect still in its handler run's outbox: "
+                             "use it in that run, through ctx")
+        return value.require()
+
+    def _result(self, answer: dict, field: str) -> Any:
+        """``field`` of Graph's answer as this kind of Actions returns it: the plain value."""
+        return answer.get(field)
 
 
-def recipient(to: str | None, ids: Sequence[str] | None, thread: str | None) -> dict:
+def recipient(to: Id | None, ids: Sequence[Id] | None, thread: Id | None) -> dict:
     """The Send API recipient for exactly one of ``to``, ``ids`` and ``thread``."""
     given = [name for name, value in (("to", to), ("ids", ids), ("thread", thread)) if value]
     if len(given) != 1:
@@ -117,19 +139,31 @@ def _plain(text: str, limit: int | None) -> str:
     return text
 
 
-def _id(value: str) -> str:
-    if not isinstance(value, str) or not value or "/" in value or "?" in value:
+def _id(value: Id) -> Id:
+    """``value`` if it is a Graph id, or a handle to one (its value checked when known)."""
+    if isinstance(value, Ref):
+        if value.known:
+            _id(value.require())
+        return value
+    if not isinstance(value, str) or not value or any(char in value for char in "/?{}"):
         raise ValueError(f"not a Graph id: {value!r}")
     return value
 
 
-def _thread(value: str) -> str:
+def _thread(value: Id) -> Id:
+    """``value`` if it is a thread key, or a handle to a send's ``thread_key``."""
+    if isinstance(value, Ref):
+        if value.field != "thread_key":
+            raise ValueError(f"a thread key handle is a send's .thread_key, got {value!r}")
+        if value.known:
+            _thread(value.require())
+        return value
     if not isinstance(value, str) or not value.startswith("t_"):
         raise ValueError(f"a thread key looks like t_<digits>, got {value!r}")
     return _id(value)
 
 
-def _ids(values: Sequence[str]) -> list[str]:
+def _ids(values: Sequence[Id]) -> list[Id]:
     if isinstance(values, str) or not values:
         raise ValueError("ids must be a non-empty list of people's ids")
     return [_id(value) for value in values]

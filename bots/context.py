@@ -3,8 +3,10 @@ with the event's conversation as the default target, and carries the matcher's r
 conversation's state.
 
 Under the durable inbox the context has an :class:`~bots.outbox.Outbox`: calls that change
-something are collected and sent after the handler succeeds. Calls whose answer the handler
-needs go out at once: ``ctx.get`` and ``ctx.send(ids=...)`` (which creates a thread).
+something are collected and sent after the handler succeeds; only ``ctx.get`` goes out at once.
+``ctx.send``, ``ctx.post``, ``ctx.comment`` and ``ctx.reply`` return handles
+(:class:`~bots.refs.Ref`) to their answer's ids, which later calls of the same run take as ids or
+thread keys: ``ctx.comment("x", target=ctx.post(group, "y"))``. Under every inbox the same.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from .actions import QuickReplies, Sent
+from .actions import Id, QuickReplies, Sent
 from .events import Change, Event, MessagingEvent
 from .graph import GraphClient
-from .outbox import Outbox, OutboxActions
+from .outbox import Effect, Outbox, OutboxActions
+from .refs import Ref, Run
 from .state import State
 
 
@@ -36,17 +39,19 @@ class Context(OutboxActions):
         self.state: State = state if state is not None else State()
 
     def rollback(self) -> None:
-        """Drop what the handler collected and changed: it failed, so none of it may take effect."""
+        """Drop what the handler collected and changed: it failed, so none of it may take effect,
+        and its handles are void."""
         if self.outbox is not None:
             self.outbox.clear()
+        self.run = Run()
         self.state.restore()
 
     @property
     def graph(self) -> OutboxActions:
         """The same calls without the event's defaults: ``ctx.graph.send(..., to=someone_else)``."""
-        return OutboxActions(self.client, self.outbox)
+        return OutboxActions(self.client, self.outbox, self.run)
 
-    def reply(self, message: str | dict, quick_replies: QuickReplies = None) -> Sent | str | None:
+    def reply(self, message: str | dict, quick_replies: QuickReplies = None) -> Sent | Ref:
         """Answer where the event came from: the sender of a 1:1 chat, the thread of a group chat,
         or, for a post, comment or mention, a comment under it."""
         if isinstance(self.event, MessagingEvent):
@@ -55,38 +60,46 @@ class Context(OutboxActions):
             raise ValueError("quick replies and templates exist only in chat: this event came from a post or comment")
         return self.comment(message)
 
-    def send(self, message: str | dict, *, to: str | None = None, ids: Sequence[str] | None = None,
-             thread: str | None = None, quick_replies: QuickReplies = None) -> Sent:
-        """Send a message; without a target, to the conversation the event came from."""
+    def send(self, message: str | dict, *, to: Id | None = None, ids: Sequence[Id] | None = None,
+             thread: Id | None = None, quick_replies: QuickReplies = None) -> Sent:
+        """Send a message; without a target, to the conversation the event came from.
+
+        Returns handles to the answer's ``message_id``, ``recipient_id`` and ``thread_key``.
+        """
         if not (to or ids or thread):
             to, thread = self._conversation()
         return super().send(message, to=to, ids=ids, thread=thread, quick_replies=quick_replies)
 
-    def sender_action(self, action: str, *, to: str | None = None, thread: str | None = None) -> None:
+    def sender_action(self, action: str, *, to: Id | None = None, thread: Id | None = None) -> None:
         if not (to or thread):
             to, thread = self._conversation()
         super().sender_action(action, to=to, thread=thread)
 
-    def comment(self, text: str, target: str | None = None) -> str | None:  # type: ignore[override]
-        """Comment under the comment, post or mention the event is about, or under ``target``."""
+    def comment(self, text: str, target: Id | None = None) -> Ref:  # type: ignore[override]
+        """Comment under the comment, post or mention the event is about, or under ``target``;
+        returns a handle to the new comment's id."""
         return super().comment(target or self._comment_target(), text)
 
-    def rename_thread(self, name: str, thread: str | None = None) -> None:  # type: ignore[override]
+    def post(self, group_id: Id, text: str, markdown: bool = False) -> Ref:
+        """Post in a group; returns a handle to the new post's id."""
+        return super().post(group_id, text, markdown)
+
+    def rename_thread(self, name: str, thread: Id | None = None) -> None:  # type: ignore[override]
         """Rename the group chat the event came from (or ``thread``)."""
         super().rename_thread(thread or self._thread(), name)
 
-    def add_participants(self, ids: Sequence[str], thread: str | None = None) -> None:  # type: ignore[override]
+    def add_participants(self, ids: Sequence[Id], thread: Id | None = None) -> None:  # type: ignore[override]
         """Add people to the group chat the event came from (or ``thread``)."""
         super().add_participants(thread or self._thread(), ids)
 
-    def remove_participants(self, ids: Sequence[str], thread: str | None = None) -> None:  # type: ignore[override]
+    def remove_participants(self, ids: Sequence[Id], thread: Id | None = None) -> None:  # type: ignore[override]
         """Remove people from the group chat the event came from (or ``thread``)."""
         super().remove_participants(thread or self._thread(), ids)
 
-    def call(self, method: str, path: str, body: dict | None = None) -> dict:
+    def _deliver(self, effect: Effect) -> dict:
         """Make one Graph call on the bot's behalf (or queue it in the outbox) and record it in ``ctx.sent``."""
-        answer = super().call(method, path, body)
-        self.sent.append({"method": method, "path": path, "body": body, "answer": answer})
+        answer = super()._deliver(effect)
+        self.sent.append({"method": effect.method, "path": effect.path, "body": effect.body, "answer": answer})
         return answer
 
     def _conversation(self) -> tuple[str | None, str | None]:

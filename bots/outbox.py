@@ -3,20 +3,31 @@
 Under the durable inbox a handler's sends, comments and likes are not made while it runs; they
 are collected here and committed together with the event's completion, then delivered by the
 sender. A handler that fails half-way therefore sends nothing, and its retry starts clean.
+
+What a queued call returns is a handle (:class:`~bots.refs.Ref`) to a field of its future
+answer; an effect that uses one stores a placeholder, which :func:`resolve` fills in from the
+answers of the run's earlier effects just before the sender makes it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from .actions import Actions, QuickReplies, Sent
+from .actions import Actions, Id
 from .graph import GraphClient
+from .refs import KEY, TOKEN, Answer, Ref, Run, UnresolvedRef, fill, join, wanted
+
+__all__ = ["Effect", "Outbox", "OutboxActions", "UnresolvedRef", "resolve"]
 
 
 @dataclass(frozen=True, slots=True)
 class Effect:
-    """One Graph call that changes something: ``POST me/messages`` with its JSON body."""
+    """One Graph call that changes something: ``POST me/messages`` with its JSON body.
+
+    Its path and body may hold placeholders for handles (see :mod:`bots.refs`); they are JSON.
+    """
 
     method: str
     path: str
@@ -32,6 +43,32 @@ class Effect:
     def describe(self) -> str:
         """A label for logs and dead letters with no message content in it."""
         return f"{self.method} {self.path}"
+
+    def refers_to(self) -> list[tuple[int, str]]:
+        """The ``(effect, field)`` answers of the run's earlier effects this one needs, in order."""
+        return wanted(self.path, self.body)
+
+
+def resolve(effect: Effect, results: Sequence[dict | None]) -> Effect:
+    """``effect`` with every placeholder replaced by the field of the earlier answer it names.
+
+    ``results[i]`` is Graph's answer to effect ``i`` of the same handler run (None if unknown);
+    raises :class:`UnresolvedRef`, naming the effect and the field, when an answer lacks it.
+    """
+    if not effect.refers_to():
+        return effect
+
+    def value(index: int, field: str, in_path: bool = False) -> str:
+        answer = results[index] if 0 <= index < len(results) else None
+        found = answer.get(field) if isinstance(answer, dict) else None
+        if not isinstance(found, str) or not found or (in_path and any(char in found for char in "/?{}")):
+            lacks = "has no answer" if answer is None else f"answered no usable {field}"
+            raise UnresolvedRef(f"{effect.describe()} needs the {field} of effect {index} of its handler run, "
+                                f"which {lacks}")
+        return found
+
+    path = TOKEN.sub(lambda match: value(int(match[1]), match[2], in_path=True), effect.path)
+    return Effect(effect.method, path, fill(effect.body, lambda placeholder: value(*placeholder[KEY])))
 
 
 class Outbox:
@@ -52,27 +89,39 @@ class Outbox:
 
 
 class OutboxActions(Actions):
-    """:class:`Actions` that put effects in ``outbox`` (when there is one) instead of calling at once.
+    """:class:`Actions` of one handler run, which put effects in ``outbox`` (when there is one)
+    instead of calling at once, and return handles to their answers either way.
 
-    ``send(ids=...)`` still goes out at once: its answer holds the new thread's key.
+    A handle from another run (or from before the run failed and rolled back) is refused at once.
     """
 
-    def __init__(self, client: GraphClient, outbox: Outbox | None = None) -> None:
+    def __init__(self, client: GraphClient, outbox: Outbox | None = None, run: Run | None = None) -> None:
         super().__init__(client)
         self.outbox = outbox
-        self._at_once = False
+        self.run = run or Run()
 
-    def send(self, message: str | dict, *, to: str | None = None, ids: Sequence[str] | None = None,
-             thread: str | None = None, quick_replies: QuickReplies = None) -> Sent:
-        self._at_once = bool(ids)
-        try:
-            return super().send(message, to=to, ids=ids, thread=thread, quick_replies=quick_replies)
-        finally:
-            self._at_once = False
+    def call(self, method: str, path: str, body: dict | None = None, *, on: Id | None = None) -> Answer:
+        """Queue the call in the outbox, or make it now when there is no outbox."""
+        effect = Effect(method, join(self._use(on), path), fill(body, self._use))
+        index = self.run.next()
+        return Answer(self.run, index, self._deliver(effect), queued=self.outbox is not None)
 
-    def call(self, method: str, path: str, body: dict | None = None) -> dict:
-        """Queue the call in the outbox, or make it now when there is no outbox or its answer is needed."""
-        if self.outbox is not None and not self._at_once:
-            self.outbox.add(method, path, body)
+    def _deliver(self, effect: Effect) -> dict:
+        """Queue ``effect`` in the outbox (no answer yet), or make it now when there is none."""
+        if self.outbox is not None:
+            self.outbox.add(effect.method, effect.path, effect.body)
             return {}
-        return super().call(method, path, body)
+        return self.client.request(effect.method, effect.path, json=effect.body)
+
+    def _use(self, value: Any) -> Any:
+        """A handle of this run as the call takes it: its value when known, else its placeholder."""
+        if not isinstance(value, Ref):
+            return value
+        if value.run is not self.run:
+            raise ValueError(f"{value!r} comes from another handler run: a handle is good only in the run "
+                             "that made it")
+        return value.require() if value.known else value.placeholder
+
+    def _result(self, answer: Answer, field: str) -> Ref:  # type: ignore[override]
+        """A handle to ``field`` of the call's answer, the same type whether it was queued or made."""
+        return answer.ref(field)
