@@ -18,6 +18,8 @@ from .errors import ConfigError
 DEFAULT_GRAPH_API_URL = "https://graph.workplace.com"
 PROOF_MODES = ("timed", "classic", "off")
 INBOX_KINDS = ("sqlite", "memory", "celery")
+#: ``step-out``: a failing event is retried on its own while its conversation goes on; ``strict``: it waits.
+INBOX_ORDERS = ("step-out", "strict")
 _SECRET = re.compile(r"[\x21-\x7e]{8,}")
 
 
@@ -64,6 +66,7 @@ class ServerSettings:
     linkpreview_cache_max: int = 10_000
     linkpreview_allow: str = ""
     inbox: str = "sqlite"
+    inbox_order: str = "step-out"
     inbox_lease_seconds: int = 30
     inbox_max_attempts: int = 5
     inbox_retry_base_ms: int = 1000
@@ -133,6 +136,7 @@ def server_settings(env: Mapping[str, str]) -> ServerSettings:
         linkpreview_cache_max=_int(env, "LINKPREVIEW_CACHE_MAX", defaults.linkpreview_cache_max, 1, 10_000_000),
         linkpreview_allow=env.get("LINKPREVIEW_ALLOW", "").strip(),
         inbox=_inbox_kind(env),
+        inbox_order=_choice(env, "INBOX_ORDER", INBOX_ORDERS),
         inbox_lease_seconds=_int(env, "INBOX_LEASE_SECONDS", defaults.inbox_lease_seconds, 1, 3600),
         inbox_max_attempts=_int(env, "INBOX_MAX_ATTEMPTS", defaults.inbox_max_attempts, 1, 100),
         inbox_retry_base_ms=_int(env, "INBOX_RETRY_BASE_MS", defaults.inbox_retry_base_ms, 0, 3_600_000),
@@ -151,6 +155,14 @@ def _inbox_kind(env: Mapping[str, str]) -> str:
         raise ConfigError("INBOX", notices.CHOICE_SHAPE.format(choices=", ".join(INBOX_KINDS), value=raw))
     if raw == "celery" and not (env.get("REDIS_URL") or "").strip():
         raise ConfigError("INBOX", "is 'celery', which needs REDIS_URL (redis://host:6379/0)")
+    return raw
+
+
+def _choice(env: Mapping[str, str], variable: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first when unset); anything else stops start-up naming the variable."""
+    raw = (env.get(variable) or "").strip().lower() or choices[0]
+    if raw not in choices:
+        raise ConfigError(variable, notices.CHOICE_SHAPE.format(choices=", ".join(choices), value=raw))
     return raw
 
 

@@ -20,7 +20,7 @@ from .runtime import BotRuntime
 
 logger = logging.getLogger("bots")
 
-Accept = Callable[[str, Sequence[Item]], bool]
+Accept = Callable[[str, Sequence[Item], bytes], bool]
 AnswerLink = Callable[[str, Item], dict]
 
 
@@ -73,7 +73,7 @@ class Receiver:
                 if len(items) != 1:
                     raise WebhookError(400, "a link delivery holds exactly one entry with one change", "entry")
                 return Reply(200, self.answer_link(bot_name, items[0]))
-            if items and not self.accept(bot_name, items):
+            if items and not self.accept(bot_name, items, body):
                 logger.warning(notices.QUEUE_FULL)
                 raise WebhookError(503, notices.QUEUE_FULL)
         except WebhookError as error:

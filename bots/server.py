@@ -25,7 +25,7 @@ from .config import ServerSettings, bot_settings, server_settings
 from .dedupe import MemoryDedupe
 from .dispatch import Dispatcher
 from .executor import Executor, ThreadPoolExecutor
-from .inbox import Inbox, Journal, MemoryInbox, SQLiteInbox
+from .inbox import Inbox, MemoryInbox, SQLiteInbox, SQLiteJournal
 from .inbox.redis_store import redis_client
 from .receiver import Receiver
 from .runtime import BotRuntime
@@ -109,10 +109,11 @@ def build_inbox(settings: ServerSettings, store: Store | None, dispatcher: Dispa
     if settings.inbox == "celery":
         from .inbox.celery import CeleryInbox
         return CeleryInbox.from_settings(settings, dispatcher, runtimes)
-    journal = Journal(store, settings.dedupe_ttl_seconds, settings.inbox_lease_seconds)
+    journal = SQLiteJournal(store, settings.dedupe_ttl_seconds, settings.inbox_lease_seconds)
     return SQLiteInbox(journal, dispatcher, runtimes, handler_threads=settings.workers,
                        sender_threads=settings.outbox_threads, max_attempts=settings.inbox_max_attempts,
-                       send_attempts=settings.outbox_max_attempts, retry_base=settings.inbox_retry_base_ms / 1000)
+                       send_attempts=settings.outbox_max_attempts, retry_base=settings.inbox_retry_base_ms / 1000,
+                       strict=settings.inbox_order == "strict")
 
 
 class StartOnFirstRequest:

@@ -11,19 +11,26 @@ import threading
 from typing import Any, Protocol
 
 
+EMPTY = "{}"
+
+
 class State(dict):
     """A plain dict that remembers how it started, so an unchanged state is not written back."""
 
-    def __init__(self, data: dict | None = None) -> None:
+    def __init__(self, data: dict | None = None, *, original: str | None = None) -> None:
         super().__init__(data or {})
-        self._original = dumps(self)
+        self._original = original if original is not None else dumps(self) if self else EMPTY
 
     @classmethod
     def loads(cls, raw: str | None) -> State:
-        return cls(json.loads(raw) if raw else None)
+        """The state as stored by :func:`dumps`; its text is kept as the original, so nothing is encoded again."""
+        return cls(json.loads(raw), original=raw) if raw else cls()
 
     @property
     def changed(self) -> bool:
+        """True when the state differs from how it started (an empty state that stayed empty costs nothing)."""
+        if not self and self._original == EMPTY:
+            return False
         return dumps(self) != self._original
 
     def restore(self) -> None:

@@ -13,16 +13,18 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ..envelope import Item
-from .embedded import SQLiteInbox
 from .journal import Journal
 from .memory import MemoryInbox
+from .sqlite import SQLiteInbox
+from .sqlite_journal import SQLiteJournal
 
 
 class Inbox(Protocol):
     durable: bool
 
-    def accept(self, bot_name: str, items: Sequence[Item]) -> bool:
-        """Take every item or none, before the webhook answers 200; False when there is no room."""
+    def accept(self, bot_name: str, items: Sequence[Item], body: bytes) -> bool:
+        """Take every item of a verified delivery (``body``, as it came) or none, before the webhook answers 200;
+        False when there is no room."""
 
     def start(self) -> None:
         """Start taking work (threads in this process, where the inbox has any)."""
@@ -41,4 +43,4 @@ class Inbox(Protocol):
         """Put one dead letter (or, with None, all) back in line; returns how many."""
 
 
-__all__ = ["Inbox", "Journal", "MemoryInbox", "SQLiteInbox"]
+__all__ = ["Inbox", "Journal", "MemoryInbox", "SQLiteInbox", "SQLiteJournal"]

@@ -1,149 +1,164 @@
-"""Where the webhook writes before it answers 200: one small SQLite file per process, append only.
+"""Where the webhook writes before it answers 200: an append-only log of verified bodies, one per process.
 
-Each web process appends accepted deliveries to a file of its own (``arrivals/<host>-<pid>.sqlite3``
-under ``DATA_DIR``) through one connection behind a lock, so requests never wait on another
-process's write lock or on a worker's transaction in the main database. Workers move the rows into
-the journal's events table (:meth:`Journal.promote`) and delete them here; a file whose process is
-gone is removed once it is empty.
+A delivery is accepted when its record is in this process's log file (``arrivals/<host>-<pid>-<run>-<n>.log``
+under ``DATA_DIR``): one ``write()`` of the body as it came, with its bot and arrival time, so the
+200 costs a system call instead of a database transaction and never waits on another process. The
+kernel holds the bytes once the call returns, so a process killed at any moment after it loses
+nothing (as SQLite's ``synchronous=NORMAL``: a power cut may lose the last writes).
+
+A record is ``length, crc32, arrival time`` (``>IId``) then ``bot\\n`` and the body. Workers read
+the logs from the offset the journal has committed for each file, in the transaction that moves the
+records into the events table, so each record is moved once. A log is rotated at ``SEGMENT_BYTES``
+and removed once it is read to its end and its writer has moved on or is gone.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import sqlite3
+import struct
 import threading
 import time
+import uuid
+import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS arrivals (
-    id INTEGER PRIMARY KEY,
-    bot TEXT NOT NULL,
-    items TEXT NOT NULL,
-    received_at REAL NOT NULL
-);
-"""
-
-Row = tuple[int, str, str, float]
+HEADER = struct.Struct(">IId")
+SEGMENT_BYTES = 16 * 1024 * 1024
+PARSED_MAX = 50_000  # records whose items are kept in memory until read back
+CHUNK_BYTES = 1024 * 1024  # read at a time; a longer record is read whole
+RUN = uuid.uuid4().hex[:8]
 
 
-#: Pages of WAL after which the writer checkpoints itself (about 40 MB): a safety net only, as readers
-#: checkpoint after every promotion, off the request's path.
-WRITER_CHECKPOINT_PAGES = 10_000
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One accepted delivery as read back: its bot, body, arrival time, and where the next record starts."""
+
+    bot: str
+    body: bytes
+    received_at: float
+    end: int
 
 
-def connect(path: Path, create: bool = True) -> sqlite3.Connection:
-    """A connection to an arrivals file; only its own process (``create``) makes the table.
+@dataclass(frozen=True, slots=True)
+class Torn:
+    """Bytes at ``start`` that are not a whole record: being written now, or cut short by a crash."""
 
-    The writer leaves checkpoints (which fsync, and once took 7 ms of a request) to the readers."""
-    db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    if create:
-        db.execute(f"PRAGMA wal_autocheckpoint={WRITER_CHECKPOINT_PAGES}")
-        db.executescript(SCHEMA)
-    return db
+    start: int
 
 
 class Arrivals:
-    """This process's arrivals file; reopened under a new name after a fork."""
+    """This process's log: appends under a lock, reopened under a new name after a fork."""
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, segment_bytes: int = SEGMENT_BYTES) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.segment_bytes = segment_bytes
         self._lock = threading.Lock()
         self._pid = 0
-        self._db: sqlite3.Connection | None = None
-        self._last_id = 0
+        self._fd = -1
+        self._segment = 0
+        self._size = 0
+        self._fd_name = ""
+        #: Items of this process's records not yet read back, by (log name, offset where the record ends).
+        self.parsed: dict[tuple[str, int], object] = {}
 
     @property
     def path(self) -> Path:
-        return self.folder / f"{socket.gethostname()}-{os.getpid()}.sqlite3"
+        """The file this process appends to now."""
+        return self.folder / f"{socket.gethostname()}-{os.getpid()}-{RUN}-{self._segment:06d}.log"
 
-    def append(self, bot: str, items: str, received_at: float) -> None:
-        """Store one delivery's items (JSON) durably: committed when this returns.
-
-        Ids are microseconds since the epoch, kept increasing, so none is ever reused even when every
-        row was deleted or a restarted process gets its old pid (and file) back; that costs less than
-        SQLite's AUTOINCREMENT, which updates a second table on every insert."""
+    def append(self, bot: str, body: bytes, received_at: float | None = None, parsed: object = None) -> None:
+        """Write one delivery: in the kernel, safe from a crash of this process, when this returns. ``parsed``
+        (its items) is kept in memory by where the record ends, so a worker of this process need not parse it again."""
+        payload = bot.encode() + b"\n" + body
+        record = HEADER.pack(len(payload), zlib.crc32(payload), received_at or time.time()) + payload
         with self._lock:
-            db = self._connection()
-            self._last_id = max(self._last_id + 1, time.time_ns() // 1000)
-            db.execute("INSERT INTO arrivals (id, bot, items, received_at) VALUES (?, ?, ?, ?)",
-                       (self._last_id, bot, items, received_at))
+            if self._pid != os.getpid() or self._size >= self.segment_bytes:
+                self._open()
+            written = os.write(self._fd, record)
+            while written < len(record):
+                written += os.write(self._fd, record[written:])
+            self._size += len(record)
+            if parsed is not None:
+                if len(self.parsed) >= PARSED_MAX:
+                    self.parsed.clear()
+                self.parsed[(self._fd_name, self._size)] = parsed
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._db is None or self._pid != os.getpid():
-            self._db, self._pid = connect(self.path), os.getpid()
-            (last,) = self._db.execute("SELECT coalesce(max(id), 0) FROM arrivals").fetchone()
-            self._last_id = max(self._last_id, last)
-        return self._db
+    def current(self) -> Path | None:
+        """The log this process writes to, if it has written any."""
+        return self.path if self._pid == os.getpid() and self._fd >= 0 else None
 
-    def files(self) -> Iterator[Path]:
-        """Every process's arrivals file in the folder."""
-        return self.folder.glob("*.sqlite3")
+    def _open(self) -> None:
+        if self._fd >= 0 and self._pid == os.getpid():
+            os.close(self._fd)
+            self._segment += 1
+        elif self._pid != os.getpid():
+            self._segment = 0
+        self._pid = os.getpid()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._fd_name = self.path.name
+        self._size = os.fstat(self._fd).st_size
+
+    def files(self) -> list[Path]:
+        """Every process's logs, oldest segment of each writer first."""
+        return sorted(self.folder.glob("*.log"))
 
 
-class Reader:
-    """A worker thread's view of every arrivals file: read the oldest rows, forget promoted ones."""
-
-    def __init__(self, arrivals: Arrivals) -> None:
-        self.arrivals = arrivals
-        self._local = threading.local()
-
-    def pending(self, limit: int) -> list[tuple[Path, Row]]:
-        """Up to ``limit`` rows of each file, each with its file."""
-        found = []
-        for path in self.arrivals.files():
-            try:
-                rows = self._db(path).execute("SELECT id, bot, items, received_at FROM arrivals ORDER BY id "
-                                              "LIMIT ?", (limit,)).fetchall()
-            except sqlite3.OperationalError:  # a file its process has just created, before its table
-                continue
-            if rows:
-                found += [(path, row) for row in rows]
-            else:
-                self._remove_if_abandoned(path)
-        return found
-
-    def forget(self, path: Path, up_to: int) -> None:
-        """Delete the rows of ``path`` up to id ``up_to``: they are in the events table now. Ids are
-        never reused (see :meth:`Arrivals.append`), so a slow worker in another process cannot delete
-        a newer row."""
-        db = self._db(path)
-        db.execute("DELETE FROM arrivals WHERE id <= ?", (up_to,))
-        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-
-    def count(self) -> int:
-        """Deliveries waiting in every file."""
-        total = 0
-        for path in self.arrivals.files():
-            try:
-                total += self._db(path).execute("SELECT count(*) FROM arrivals").fetchone()[0]
-            except sqlite3.OperationalError:
-                continue
-        return total
-
-    def _db(self, path: Path) -> sqlite3.Connection:
-        open_files = getattr(self._local, "dbs", None)
-        if open_files is None:
-            open_files = self._local.dbs = {}
-        if path not in open_files:
-            open_files[path] = connect(path, create=False)
-        return open_files[path]
-
-    def _remove_if_abandoned(self, path: Path) -> None:
-        host, _, pid = path.stem.rpartition("-")
-        if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
+def read(path: Path, offset: int, limit: int, chunk: int = CHUNK_BYTES) -> Iterator[Record | Torn]:
+    """Up to ``limit`` whole records of ``path`` from ``offset``, then a :class:`Torn` when the file ends in
+    bytes that are not a whole record (being written now, or cut short by a crash)."""
+    try:
+        with path.open("rb") as log:
+            size = os.fstat(log.fileno()).st_size
+            log.seek(offset)
+            data = log.read(chunk)
+            if len(data) >= HEADER.size and HEADER.size + HEADER.unpack_from(data)[0] > len(data):
+                data += log.read(HEADER.size + HEADER.unpack_from(data)[0] - len(data))
+    except FileNotFoundError:
+        return
+    at_end, position = offset + len(data) >= size, 0
+    for _ in range(limit):
+        if position >= len(data):
             return
-        self._local.dbs.pop(path).close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        length, crc, received_at = HEADER.unpack_from(data, position) if len(data) - position >= HEADER.size \
+            else (len(data), 0, 0.0)
+        payload = data[position + HEADER.size:position + HEADER.size + length]
+        if len(payload) < length or len(data) - position < HEADER.size:
+            if at_end:
+                yield Torn(offset + position)
+            return
+        if zlib.crc32(payload) != crc:
+            yield Torn(offset + position)
+            return
+        position += HEADER.size + length
+        bot, _, body = payload.partition(b"\n")
+        yield Record(bot.decode("utf-8", "replace"), body, received_at, offset + position)
 
 
-def _alive(pid: int) -> bool:
+def writer(path: Path) -> tuple[str, int, str, int] | None:
+    """Host, pid, run and segment number a log's name gives, or None for a name this module did not make."""
+    parts = path.stem.rsplit("-", 3)
+    if len(parts) != 4 or not parts[1].isdigit() or not parts[3].isdigit():
+        return None
+    return parts[0], int(parts[1]), parts[2], int(parts[3])
+
+
+def finished(path: Path, files: list[Path]) -> bool:
+    """True when nobody will write to ``path`` again: its writer has a newer segment, or its process is gone."""
+    name = writer(path)
+    if name is None:
+        return False
+    host, pid, run, segment = name
+    if any((other := writer(file)) is not None and other[:3] == name[:3] and other[3] > segment for file in files):
+        return True
+    return host == socket.gethostname() and not alive(pid)
+
+
+def alive(pid: int) -> bool:
+    """True when a process with this id exists (or might: one we may not signal)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

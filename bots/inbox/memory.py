@@ -23,7 +23,7 @@ class MemoryInbox:
         self.executor = executor
         self.dispatcher = dispatcher
 
-    def accept(self, bot_name: str, items: Sequence[Item]) -> bool:
+    def accept(self, bot_name: str, items: Sequence[Item], body: bytes = b"") -> bool:
         dispatch = self.dispatcher.dispatch
         return self.executor.submit([(f"{bot_name}:{item.conversation_key}", partial(dispatch, bot_name, item))
                                      for item in items])

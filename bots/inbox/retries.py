@@ -1,4 +1,4 @@
-"""The retry policy both durable inboxes share: when failed work is tried again, and when it is parked.
+"""The retry policy every durable inbox shares: when failed work is tried again, and when it is parked.
 
 A handler that raises is tried again with backoff up to ``max_attempts`` times; an outbox message
 Graph refuses for a passing reason (5xx, no answer, rate limits) up to ``send_attempts`` times,
@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from ..errors import GraphError
 from ..outbox import Effect
 from ..runtime import BotRuntime
-
-MAX_REASON = 1000  # characters of an error kept with a retry or a dead letter
+from .journal import reason
 
 
 def backoff(attempt: int, base: float, cap: float = 300.0) -> float:
@@ -39,14 +38,13 @@ class RetryPolicy:
 
     def handler_failed(self, attempts: int, error: BaseException | None) -> Failure:
         """The verdict on a handler run that raised (or whose result could not be saved)."""
-        reason = f"{type(error).__name__}: {error}"[:MAX_REASON] if error else "failed"
-        return Failure(reason, backoff(attempts, self.base) if attempts < self.max_attempts else None)
+        return Failure(reason(error), backoff(attempts, self.base) if attempts < self.max_attempts else None)
 
-    def send(self, runtime: BotRuntime, effect: Effect, key: str, attempts: int) -> Failure | None:
-        """Send one outbox message with its idempotency key; None when Graph took it."""
+    def send(self, runtime: BotRuntime, effect: Effect, key: str, attempts: int) -> tuple[Failure | None, dict]:
+        """Send one effect with its idempotency key: no failure and Graph's answer, or why it failed."""
         try:
-            runtime.client.request(effect.method, effect.path, json=effect.body, idempotency_key=key)
+            answer = runtime.client.request(effect.method, effect.path, json=effect.body, idempotency_key=key)
         except GraphError as error:
             again = error.retryable and attempts < self.send_attempts
-            return Failure(f"Graph API: {error}"[:MAX_REASON], backoff(attempts, self.base) if again else None)
-        return None
+            return Failure(reason(f"Graph API: {error}"), backoff(attempts, self.base) if again else None), {}
+        return None, answer if isinstance(answer, dict) else {}

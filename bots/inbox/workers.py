@@ -1,23 +1,29 @@
 """Threads that take due work from a queue and run it, waking at once when work is added here.
 
 Work added by another process (or waiting out a retry delay) is found by polling every
-``poll`` seconds; work added in this process wakes a sleeping thread straight away.
+``poll`` seconds; work added in this process wakes a sleeping thread straight away. A wake-up
+that comes while a thread is between an empty ``take()`` and its wait is not lost: every
+``wake()`` moves a generation counter, and a thread only sleeps when the counter has not moved
+since it began to look.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 logger = logging.getLogger("bots")
 
+LOOK_AHEAD = 0.05
+
 
 class Workers:
-    """``count`` threads that loop: ``take()`` a job, ``run(job)``, sleep when there is none."""
+    """``count`` threads that loop: ``take()`` a batch of jobs, ``run(batch)``, sleep when there is none."""
 
-    def __init__(self, name: str, count: int, take: Callable[[], Any], run: Callable[[Any], None],
+    def __init__(self, name: str, count: int, take: Callable[[], Sequence[Any]], run: Callable[[Sequence[Any]], None],
                  poll: float = 0.5) -> None:
         self.name = name
         self.count = count
@@ -25,7 +31,9 @@ class Workers:
         self.run = run
         self.poll = poll
         self._wake = threading.Condition()
-        self._waiting = 0
+        self._generation = 0
+        self._sleeping = 0
+        self._last_look = 0.0
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -37,10 +45,19 @@ class Workers:
         for thread in self._threads:
             thread.start()
 
+    @property
+    def alive(self) -> int:
+        """Threads still running (a health check reads it)."""
+        return sum(thread.is_alive() for thread in self._threads)
+
     def wake(self, n: int = 1) -> None:
-        """New work is here: wake up to ``n`` sleeping threads."""
-        if self._waiting:
-            with self._wake:
+        """New work is here: wake up to ``n`` sleeping threads, unless an awake thread began to look for work
+        within ``LOOK_AHEAD`` seconds (it looks again when its batch is done), so a stream of small deliveries
+        makes batches instead of one look each, while slow handlers still get more threads."""
+        with self._wake:
+            self._generation += 1
+            if self._sleeping and (self._sleeping == len(self._threads)
+                                   or time.monotonic() - self._last_look > LOOK_AHEAD):
                 self._wake.notify(n)
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -55,18 +72,21 @@ class Workers:
 
     def _loop(self) -> None:
         while not self._stopped.is_set():
+            generation = self._generation
+            self._last_look = time.monotonic()
             try:
-                job = self.take()
+                jobs = self.take()
             except Exception:
                 logger.exception("%s: could not read the queue; trying again shortly", self.name)
-                job = None
-            if job is None:
+                jobs = ()
+            if not jobs:
                 with self._wake:
-                    self._waiting += 1
-                    self._wake.wait(self.poll)
-                    self._waiting -= 1
+                    if generation == self._generation and not self._stopped.is_set():
+                        self._sleeping += 1
+                        self._wake.wait(self.poll)
+                        self._sleeping -= 1
                 continue
             try:
-                self.run(job)
+                self.run(jobs)
             except Exception:
                 logger.exception("%s: a job failed outside its own error handling", self.name)

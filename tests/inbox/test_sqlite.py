@@ -3,6 +3,7 @@ Graph server on loopback, with handler and sender threads running as they do und
 
 from __future__ import annotations
 
+import errno
 import json
 import time
 
@@ -196,12 +197,12 @@ def test_passing_graph_faults_are_retried_with_the_same_idempotency_key(bot, ser
                            (400, {"error": {"message": "slow down", "code": 613}}, 0.0)]
     keys = []
     server = served()
-    original = server.inbox.runtimes[bot.name].client.session.request
+    original = server.inbox.runner.runtimes[bot.name].client.session.request
 
     def spy(method, url, **kwargs):
         keys.append((kwargs.get("headers") or {}).get("X-Idempotency-Key"))
         return original(method, url, **kwargs)
-    server.inbox.runtimes[bot.name].client.session.request = spy
+    server.inbox.runner.runtimes[bot.name].client.session.request = spy
     server.post(BUILD.message("x"))
 
     wait_for(lambda: len(graph_server.calls) == 3)
@@ -210,30 +211,99 @@ def test_passing_graph_faults_are_retried_with_the_same_idempotency_key(bot, ser
     assert server.inbox.dead_letters() == []
 
 
-def test_send_to_several_people_goes_out_at_once_because_its_answer_is_needed(bot, served, graph_server):
-    threads = []
+def test_a_handler_posts_then_comments_on_its_post_through_the_outbox(bot, served, graph_server):
+    @bot.on_message()
+    def announce(event, ctx):
+        post = ctx.post("12345", "Maintenance tonight")
+        ctx.comment("Ask here if you have questions", target=post)
 
+    graph_server.answer = (200, {"id": "12345_678"}, 0.0)
+    server = served()
+    server.post(BUILD.message("announce"))
+
+    wait_for(lambda: len(graph_server.calls) == 2)
+    assert [call["path"] for call in graph_server.calls] == ["12345/feed", "12345_678/comments"]
+
+
+def test_a_new_group_thread_is_renamed_and_written_to_once_graph_has_named_it(bot, served, graph_server):
     @bot.on_message()
     def open_group(event, ctx):
         sent = ctx.send("welcome", ids=["100071", "100072"])
-        threads.append(sent.thread_key)
-        ctx.send("queued", thread=sent.thread_key or "t_1")
+        ctx.rename_thread("Incident 42", thread=sent.thread_key)
+        ctx.send("queued", thread=sent.thread_key)
 
     graph_server.answer = (200, {"message_id": "m_1", "thread_key": "t_42"}, 0.0)
     server = served()
     server.post(BUILD.message("x"))
-    wait_for(lambda: len(graph_server.calls) == 2)
-    assert threads == ["t_42"]
-    assert graph_server.calls[1]["json"]["recipient"] == {"thread_key": "t_42"}
+
+    wait_for(lambda: len(graph_server.calls) == 3)
+    assert graph_server.calls[0]["json"]["recipient"] == {"ids": ["100071", "100072"]}
+    assert graph_server.calls[1]["path"] == "t_42/threadname"
+    assert graph_server.calls[2]["json"]["recipient"] == {"thread_key": "t_42"}
 
 
-def test_when_the_inbox_cannot_store_a_delivery_the_webhook_answers_503_so_meta_retries(bot, served, tmp_path):
+def test_an_effect_whose_handle_graph_did_not_answer_is_parked_naming_the_field(bot, served, graph_server):
+    @bot.on_message()
+    def announce(event, ctx):
+        post = ctx.post("12345", "Maintenance tonight")
+        ctx.comment("questions here", target=post)
+
+    graph_server.answer = (200, {"success": True}, 0.0)
+    server = served()
+    server.post(BUILD.message("announce"))
+
+    [letter] = wait_for(server.inbox.dead_letters)
+    assert letter["kind"] == "message" and "id of effect 0" in letter["error"]
+    assert len(graph_server.calls) == 1
+
+
+def test_a_failing_event_steps_out_of_line_and_the_next_message_is_answered_at_once(bot, served, graph_server):
+    @bot.on_message()
+    def echo(event, ctx):
+        if event.text == "boom":
+            raise RuntimeError("boom")
+        ctx.reply(f"pong {event.text}")
+
+    server = served(INBOX_MAX_ATTEMPTS="3", INBOX_RETRY_BASE_MS="1000")
+    server.post(BUILD.message("boom"))
+    time.sleep(0.2)
+    sent_at = time.monotonic()
+    server.post(BUILD.message("ping"))
+
+    assert wait_for(lambda: sent_texts(graph_server)) == ["pong ping"]
+    assert time.monotonic() - sent_at < 1.0
+    [letter] = wait_for(server.inbox.dead_letters, timeout=10)
+    assert letter["attempts"] == 3 and letter["error"] == "RuntimeError: boom"
+
+
+def test_under_strict_order_the_next_message_waits_for_the_failing_one(bot, served, graph_server):
+    @bot.on_message()
+    def echo(event, ctx):
+        if event.text == "boom":
+            raise RuntimeError("boom")
+        ctx.reply(f"pong {event.text}")
+
+    server = served(INBOX_ORDER="strict", INBOX_MAX_ATTEMPTS="2", INBOX_RETRY_BASE_MS="1500")
+    server.post(BUILD.message("boom"))
+    time.sleep(0.2)
+    sent_at = time.monotonic()
+    server.post(BUILD.message("ping"))
+
+    assert wait_for(lambda: sent_texts(graph_server), timeout=10) == ["pong ping"]
+    assert time.monotonic() - sent_at > 0.5
+    assert [letter["error"] for letter in server.inbox.dead_letters()] == ["RuntimeError: boom"]
+
+
+def test_when_the_inbox_cannot_store_a_delivery_the_webhook_answers_503_so_meta_retries(bot, served, monkeypatch):
     @bot.on_message()
     def echo(event, ctx):
         ctx.reply("hi")
 
+    def disk_full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
     server = served()
-    server.inbox.journal.arrivals._connection().execute("DROP TABLE arrivals")
+    monkeypatch.setattr("bots.inbox.arrivals.os.write", disk_full)  # a full disk cannot be made here
     response = server.post(BUILD.message("x"))
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"

@@ -1,0 +1,165 @@
+"""The inbox engine: run taken events through their handlers and settle them, deliver outbox messages.
+
+One algorithm over any :class:`~bots.inbox.journal.Journal` (SQLite threads or Celery tasks):
+
+- **handle** a batch of events: read each stored item, load its conversation's state, run it with the
+  dispatcher and an outbox, then finish every successful one in one journal call (effects, state and
+  completion together). A handler that raises is settled on its own: retried with backoff out of its
+  conversation's line (in line under ``INBOX_ORDER=strict``), then parked as a dead letter.
+- **deliver** a message: the effects of one handler run, in order, each resolved against the answers of
+  the earlier ones (a comment on the post the handler made), each with its own idempotency key.
+
+Every stage is isolated: an item that cannot be read, typed, run, saved or sent becomes a retry or a
+dead letter with the reason, and the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+from ..dispatch import Dispatcher
+from ..outbox import Effect, Outbox, resolve
+from ..router import Status
+from ..runtime import BotRuntime
+from ..state import State, dumps
+from .journal import Finished, Journal, Progress, Taken, TakenMessage, read_item, reason
+from .retries import Failure, RetryPolicy
+
+logger = logging.getLogger("bots")
+
+
+class Runner:
+    """Runs events and delivers messages for the bots one deployment serves, over ``journal``."""
+
+    def __init__(self, journal: Journal, dispatcher: Dispatcher, runtimes: Mapping[str, BotRuntime],
+                 retries: RetryPolicy, *, strict: bool = False, on_effects: Callable[[int], None] | None = None) -> None:
+        self.journal = journal
+        self.dispatcher = dispatcher
+        self.runtimes = runtimes
+        self.retries = retries
+        self.strict = strict
+        self.on_effects = on_effects
+
+    def handle(self, jobs: Sequence[Taken]) -> None:
+        """Run every event of a batch, then finish the successful ones together."""
+        finished = []
+        try:
+            states = self.journal.load_states(jobs)
+        except Exception as error:
+            logger.error("could not read the conversations' state (%s); the events are tried again", error)
+            for job in jobs:
+                self._failed(job, error)
+            return
+        for job, state in zip(jobs, states, strict=True):
+            try:
+                done = self._run(job, state)
+            except Exception as error:
+                logger.error("%s: event %s failed outside its handler: %s", job.bot, job.id, type(error).__name__,
+                             exc_info=error)
+                self._failed(job, error)
+                continue
+            if done is not None:
+                finished.append(done)
+        self._finish(finished)
+
+    def deliver(self, message: TakenMessage) -> bool:
+        """Send a message's effects that have not gone out yet, in order; True when all of them reached Graph."""
+        runtime = self.runtimes.get(message.bot)
+        if runtime is None:
+            self._bury(message, f"no bot named {message.bot!r} is served here")
+            return False
+        try:
+            effects = [Effect.from_dict(effect) for effect in json.loads(message.body)]
+        except (ValueError, TypeError, KeyError) as error:
+            self._bury(message, f"could not read the stored message: {reason(error)}")
+            return False
+        results = list(message.results)
+        for index in range(message.done, len(effects)):
+            try:
+                effect = resolve(effects[index], results)
+            except ValueError as error:
+                self._bury(message, reason(error))
+                return False
+            failure, answer = self.retries.send(runtime, effect, f"{message.key}:{index}", message.attempts)
+            if failure is not None:
+                self._settle(message, f"{effect.describe()} (effect {index + 1} of {len(effects)})", failure)
+                return False
+            results.append(answer)
+            if index + 1 < len(effects) and not self.journal.progress(message, Progress(index + 1, results)):
+                logger.warning("%s: message %s was taken over by another sender", message.bot, message.id)
+                return False
+        return True
+
+    def _run(self, job: Taken, state: State) -> Finished | None:
+        """One event through its handler: what to finish it with, or None when it was settled otherwise."""
+        if job.bot not in self.runtimes:
+            self._bury(job, f"no bot named {job.bot!r} is served here")
+            return None
+        try:
+            item = job.item or read_item(job.body)
+        except (ValueError, TypeError) as error:
+            self._bury(job, f"could not read the stored event: {reason(error)}")
+            return None
+        outbox = Outbox()
+        outcome = self.dispatcher.run(job.bot, item, state=state, outbox=outbox)
+        if outcome.status is Status.FAILED:
+            self._failed(job, outcome.error)
+            return None
+        if outcome.status is Status.INVALID:
+            self._bury(job, f"the schema refuses this item: {reason(outcome.error)}")
+            return None
+        return Finished(job, list(outbox.effects), _changed(state))
+
+    def _finish(self, finished: list[Finished]) -> None:
+        """Finish the batch in one call; when that fails, one by one, so only the event that cannot be
+        saved is retried."""
+        if not finished:
+            return
+        try:
+            held = self.journal.finish(finished)
+        except Exception:
+            held = [self._finish_one(done) for done in finished]
+        for done, kept in zip(finished, held, strict=True):
+            if not kept:
+                logger.warning("%s: event %s was taken over by another worker; this run's effects are dropped",
+                               done.job.bot, done.job.id)
+        effects = sum(len(done.effects) > 0 for done, kept in zip(finished, held, strict=True) if kept)
+        if effects and self.on_effects is not None:
+            self.on_effects(effects)
+
+    def _finish_one(self, done: Finished) -> bool:
+        try:
+            return self.journal.finish([done])[0]
+        except Exception as error:
+            self._failed(done.job, error)
+            return True
+
+    def _failed(self, job: Taken, error: BaseException | None) -> None:
+        self._settle(job, f"event {job.id}", self.retries.handler_failed(job.attempts, error))
+
+    def _settle(self, job: Taken | TakenMessage, what: str, failure: Failure) -> None:
+        """Give failed work back to be tried again later, or park it as a dead letter."""
+        if failure.retry_in is None:
+            logger.error("%s: %s parked as a dead letter after %d attempts: %s", job.bot, what, job.attempts,
+                         failure.reason)
+            self._bury(job, failure.reason)
+            return
+        try:
+            self.journal.retry(job, failure.reason, failure.retry_in, in_line=self.strict)
+        except Exception as error:
+            logger.error("%s: could not schedule a retry of %s (%s); its lease runs out and it is taken again",
+                         job.bot, what, type(error).__name__)
+
+    def _bury(self, job: Taken | TakenMessage, why: str) -> None:
+        try:
+            self.journal.bury(job, why)
+        except Exception as error:
+            logger.error("%s: could not park %s (%s); its lease runs out and it is taken again", job.bot, job.id,
+                         type(error).__name__)
+
+
+def _changed(state: State) -> str | None:
+    """The state to save, or None when the handler left it as it was; TypeError for a value JSON cannot hold."""
+    return dumps(state) if state.changed else None

@@ -1,0 +1,129 @@
+"""The embedded durable inbox: the SQLite journal, worked by threads of the web process.
+
+``accept`` appends a delivery's items in one insert before the webhook answers 200. Handler
+threads take due events in batches and hand them to the :class:`~bots.inbox.runner.Runner`;
+sender threads take outbox messages and deliver them through it. A batch is as large as the
+backlog allows and small enough to finish in a few tens of milliseconds, so a quiet inbox answers
+each event at once and a busy one pays one transaction for many events.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from functools import partial
+
+from .. import notices
+from ..dispatch import Dispatcher
+from ..envelope import Item
+from ..errors import WebhookError
+from ..runtime import BotRuntime
+from .heartbeat import Heartbeat
+from .journal import Taken, TakenMessage, owner_name
+from .retries import RetryPolicy
+from .runner import Runner
+from .sqlite_journal import SQLiteJournal
+from .workers import Workers
+
+logger = logging.getLogger("bots")
+
+PURGE_EVERY = 600.0  # seconds between sweeps of expired dedupe digests
+BATCH_SECONDS = 0.02  # the run time a batch aims at
+MAX_BATCH = 64
+
+
+class BatchSize:
+    """How many jobs to take at once: as many as run in about ``BATCH_SECONDS``, learned from recent runs."""
+
+    def __init__(self, ceiling: int = MAX_BATCH) -> None:
+        self.ceiling = ceiling
+        self.per_job = BATCH_SECONDS / 4
+
+    def __call__(self) -> int:
+        return max(1, min(self.ceiling, int(BATCH_SECONDS / max(self.per_job, 1e-6))))
+
+    def ran(self, jobs: int, seconds: float) -> None:
+        self.per_job = 0.8 * self.per_job + 0.2 * (seconds / max(1, jobs))
+
+
+class SQLiteInbox:
+    """Accepts deliveries into the SQLite journal and runs them on this process's threads."""
+
+    durable = True
+
+    def __init__(self, journal: SQLiteJournal, dispatcher: Dispatcher, runtimes: Mapping[str, BotRuntime], *,
+                 handler_threads: int = 8, sender_threads: int = 4, max_attempts: int = 5,
+                 send_attempts: int = 5, retry_base: float = 1.0, poll: float = 0.5, strict: bool = False) -> None:
+        self.journal = journal
+        self.owner = owner_name()
+        self.heartbeat = Heartbeat(journal.lease_seconds / 3)
+        self.runner = Runner(journal, dispatcher, runtimes, RetryPolicy(max_attempts, send_attempts, retry_base),
+                             strict=strict, on_effects=self._effects_queued)
+        self._next_purge = 0.0
+        self._events, self._messages = BatchSize(), BatchSize()
+        self.handlers = Workers("handler", handler_threads, self._take_events, self._handle, poll)
+        self.senders = Workers("sender", sender_threads, self._take_messages, self._deliver, poll)
+
+    def accept(self, bot_name: str, items: Sequence[Item], body: bytes = b"") -> bool:
+        """Append the delivery durably (before the webhook answers 200) and wake a handler thread."""
+        try:
+            self.journal.append(bot_name, body, items)
+        except OSError as error:
+            logger.error("%s: %s (%s)", bot_name, notices.INBOX_UNAVAILABLE, error)
+            raise WebhookError(503, notices.INBOX_UNAVAILABLE) from None
+        self.handlers.wake(1)
+        return True
+
+    def start(self) -> None:
+        """Release leases of processes that died, then start the threads."""
+        released = self.journal.release_orphans()
+        if released:
+            logger.info("took back %d leases held by processes that are gone", released)
+        self.handlers.start()
+        self.senders.start()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        self.handlers.stop(timeout / 2)
+        self.senders.stop(timeout / 2)
+
+    @property
+    def pending(self) -> int:
+        counts = self.journal.counts()
+        return counts["events"] + counts["messages"]
+
+    def dead_letters(self) -> list[dict]:
+        return self.journal.dead_letters()
+
+    def replay(self, letter_id: str | None = None) -> int:
+        """Put one dead letter (or all) back in line; returns how many."""
+        replayed = self.journal.replay(letter_id)
+        self.handlers.wake(replayed)
+        self.senders.wake(replayed)
+        return replayed
+
+    def _take_events(self) -> list[Taken]:
+        if time.monotonic() >= self._next_purge:
+            self._next_purge = time.monotonic() + PURGE_EVERY
+            self.journal.purge_dedupe()
+        return self.journal.take(self.owner, self._events())
+
+    def _take_messages(self) -> list[TakenMessage]:
+        return self.journal.take_messages(self.owner, self._messages())
+
+    def _handle(self, jobs: Sequence[Taken]) -> None:
+        started = time.perf_counter()
+        with self.heartbeat.keep(partial(self.journal.renew, jobs)):
+            self.runner.handle(jobs)
+        self._events.ran(len(jobs), time.perf_counter() - started)
+
+    def _deliver(self, messages: Sequence[TakenMessage]) -> None:
+        started = time.perf_counter()
+        with self.heartbeat.keep(partial(self.journal.renew, messages)):
+            sent = [message for message in messages if self.runner.deliver(message)]
+            if sent:
+                self.journal.sent(sent)
+        self._messages.ran(len(messages), time.perf_counter() - started)
+
+    def _effects_queued(self, count: int) -> None:
+        self.senders.wake(count)

@@ -1,0 +1,510 @@
+"""The journal in SQLite: accepted events, outbox messages, dedupe keys, state and dead letters on one machine.
+
+A delivery's items are appended inside the webhook request, before the 200, as one row in this
+process's arrivals file (:mod:`bots.inbox.arrivals`), so the 200 costs one small insert and never
+waits on the main database. A worker moves arrivals into ``inbox_events`` and leases a batch of due
+events in the same transaction, dropping redeliveries on the way (``inbox_seen`` keeps a 16-byte
+digest of each dedupe key for ``DEDUPE_TTL_SECONDS``, nothing more). Finishing a batch (each event's
+effects into ``inbox_messages``, its state saved, its row deleted) is one transaction too, and only
+a lease holder's rows are touched. A finished event leaves nothing behind but its dedupe digest.
+
+Order: an event runs only when no earlier event of its conversation is waiting in line and none of
+its conversation is running. An event whose handler failed steps out of line (``in_line = 0``) to be
+retried on its own, unless the inbox keeps strict order. A message waits for every earlier message
+of its conversation, always: replies reach a person in the order they were made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..envelope import Item, parse
+from ..outbox import Effect
+from ..state import State
+from ..store import Store
+from . import arrivals as logs
+from .arrivals import Arrivals, Record, Torn
+from .journal import Finished, Progress, Taken, TakenMessage, reason, storable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS inbox_events (
+    id INTEGER PRIMARY KEY,
+    bot TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    body BLOB NOT NULL,
+    part INTEGER NOT NULL DEFAULT 0,
+    in_line INTEGER NOT NULL DEFAULT 1,
+    dead INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    available_at REAL NOT NULL,
+    lease_until REAL NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    error TEXT,
+    received_at REAL NOT NULL,
+    failed_at REAL
+);
+CREATE INDEX IF NOT EXISTS inbox_events_pending ON inbox_events (id) WHERE dead = 0;
+CREATE INDEX IF NOT EXISTS inbox_events_line ON inbox_events (conversation, id) WHERE dead = 0 AND in_line = 1;
+CREATE INDEX IF NOT EXISTS inbox_events_leased ON inbox_events (conversation) WHERE lease_owner IS NOT NULL;
+CREATE TABLE IF NOT EXISTS inbox_messages (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    bot TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    effects TEXT NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,
+    results TEXT,
+    dead INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    available_at REAL NOT NULL,
+    lease_until REAL NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    error TEXT,
+    created_at REAL NOT NULL,
+    failed_at REAL
+);
+CREATE INDEX IF NOT EXISTS inbox_messages_line ON inbox_messages (conversation, id) WHERE dead = 0;
+CREATE INDEX IF NOT EXISTS inbox_messages_leased ON inbox_messages (conversation) WHERE lease_owner IS NOT NULL;
+CREATE TABLE IF NOT EXISTS inbox_seen (
+    id INTEGER PRIMARY KEY,
+    digest BLOB NOT NULL UNIQUE,
+    at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS inbox_arrivals (
+    log TEXT PRIMARY KEY,
+    offset INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state (
+    bot TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    data TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (bot, conversation)
+) WITHOUT ROWID;
+"""
+
+#: Due events that may run now: nothing earlier of their conversation waits in line, nothing of it runs.
+_TAKE_EVENTS = """
+SELECT id, bot, conversation, body, part, attempts FROM inbox_events AS e
+WHERE dead = 0 AND available_at <= :now AND lease_until <= :now
+  AND NOT EXISTS (SELECT 1 FROM inbox_events AS x WHERE x.conversation = e.conversation
+                  AND x.dead = 0 AND x.in_line = 1 AND x.id < e.id)
+  AND NOT EXISTS (SELECT 1 FROM inbox_events AS x WHERE x.conversation = e.conversation
+                  AND x.lease_owner IS NOT NULL AND x.lease_until > :now)
+ORDER BY id LIMIT :limit
+"""
+
+#: Due messages that may go now: the first waiting message of their conversation, which nobody holds.
+_TAKE_MESSAGES = """
+SELECT id, key, bot, conversation, effects, attempts, done, results FROM inbox_messages AS m
+WHERE dead = 0 AND available_at <= :now AND lease_until <= :now
+  AND NOT EXISTS (SELECT 1 FROM inbox_messages AS x WHERE x.conversation = m.conversation
+                  AND x.dead = 0 AND x.id < m.id)
+ORDER BY id LIMIT :limit
+"""
+
+TABLES = {"event": "inbox_events", "message": "inbox_messages"}
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
+FRESH_MAX = 20_000  # promoted items kept in memory until taken; past this they are read back
+CLEANUP_EVERY = 5.0  # seconds between looks for logs that are read to their end
+PURGE_CHUNK = 5000  # dedupe digests dropped per statement, so a purge never holds the write lock for long
+
+
+def digest(bot: str, key: str) -> bytes:
+    """The 16 bytes kept for a dedupe key: enough to tell 10^9 keys apart, a tenth of the key's own size."""
+    return hashlib.blake2b(f"{bot}:{key}".encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+class SQLiteJournal:
+    """The inbox, outbox, dedupe, state and dead-letter tables of the embedded store."""
+
+    def __init__(self, store: Store, dedupe_ttl: float = 36 * 3600, lease_seconds: float = 30,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.dedupe_ttl = dedupe_ttl
+        self.lease_seconds = lease_seconds
+        self.clock = clock
+        self.store.connection().executescript(SCHEMA)
+        self.arrivals = Arrivals(self.store.path.parent / "arrivals")
+        self._promoting = threading.Lock()
+        self._next_cleanup = 0.0
+        self._fresh: dict[int, Item] = {}  # items promoted by this take, by event id: no need to read them back
+
+    def append(self, bot: str, body: bytes, items: Sequence[Item] | None = None) -> None:
+        """Record a verified delivery for ``bot`` durably (one write to this process's log), before the 200;
+        ``items`` (the body parsed) saves a worker of this process from parsing it again."""
+        self.arrivals.append(bot, body, self.clock(), items)
+
+    def take(self, owner: str, limit: int = 1) -> list[Taken]:
+        """Move arrivals into the events table and lease up to ``limit`` events that may run now, at most one
+        per conversation, in one transaction."""
+        with self._promoting:
+            if len(self._fresh) > FRESH_MAX:
+                self._fresh.clear()
+            now = self.clock()
+            with self.store.transaction() as db:
+                self._promote(db, now)
+                rows = db.execute(_TAKE_EVENTS, {"now": now, "limit": limit * 2}).fetchall()
+                rows = _one_per_conversation(rows, 2)[:limit]
+                _lease(db, "inbox_events", [row[0] for row in rows], now + self.lease_seconds, owner)
+            if time.monotonic() >= self._next_cleanup:
+                self._next_cleanup = time.monotonic() + CLEANUP_EVERY
+                self._remove_read_logs()
+            return [Taken(id, bot, conversation, "", attempts + 1, owner, item=self._item(id, body, part))
+                    for id, bot, conversation, body, part, attempts in rows]
+
+    def promote(self) -> int:
+        """Move arrivals into the events table without taking any; returns how many events were new."""
+        with self._promoting:
+            with self.store.transaction() as db:
+                added = self._promote(db, self.clock())
+            self._remove_read_logs()
+        return added
+
+    def load_states(self, jobs: Sequence[Taken]) -> list[State]:
+        """The state of each job's conversation, read in one query."""
+        keys = list({(job.bot, job.conversation) for job in jobs})
+        found: dict[tuple[str, str], str] = {}
+        db = self.store.connection()
+        for start in range(0, len(keys), 400):
+            chunk = keys[start:start + 400]
+            where = " OR ".join(["(bot = ? AND conversation = ?)"] * len(chunk))
+            found.update(((bot, conversation), data) for bot, conversation, data in db.execute(
+                f"SELECT bot, conversation, data FROM state WHERE {where}", [v for key in chunk for v in key]))
+        return [State.loads(found.get((job.bot, job.conversation))) for job in jobs]
+
+    def finish(self, finished: Sequence[Finished]) -> list[bool]:
+        """Delete each event, queue its effects as one outbox message and save its state, all at once."""
+        now = self.clock()
+        with self.store.transaction() as db:
+            ended = _delete_leased(db, [done.job for done in finished])
+            kept = [done for done in finished if done.job.id in ended]
+            db.executemany("INSERT INTO inbox_messages (key, bot, conversation, effects, available_at, created_at) "
+                           "VALUES (?, ?, ?, ?, ?, ?)",
+                           [(f"{done.job.bot}:{done.job.id}:{os.urandom(6).hex()}", done.job.bot,
+                             done.job.conversation, _COMPACT([effect.to_dict() for effect in done.effects]), now, now)
+                            for done in kept if done.effects])
+            db.executemany("INSERT INTO state (bot, conversation, data, updated_at) VALUES (?, ?, ?, ?) "
+                           "ON CONFLICT (bot, conversation) DO UPDATE SET data = excluded.data, "
+                           "updated_at = excluded.updated_at",
+                           [(done.job.bot, done.job.conversation, done.state, now)
+                            for done in kept if done.state is not None])
+        return [done.job.id in ended for done in finished]
+
+    def take_messages(self, owner: str, limit: int = 1) -> list[TakenMessage]:
+        """Lease up to ``limit`` outbox messages that may go now, the first of each conversation."""
+        now = self.clock()
+        with self.store.transaction() as db:
+            rows = db.execute(_TAKE_MESSAGES, {"now": now, "limit": limit * 2}).fetchall()
+            rows = _one_per_conversation(rows, 3)[:limit]
+            _lease(db, "inbox_messages", [row[0] for row in rows], now + self.lease_seconds, owner)
+        return [TakenMessage(id, key, bot, conversation, effects, attempts + 1, owner, done,
+                             tuple(json.loads(results)) if results else ())
+                for id, key, bot, conversation, effects, attempts, done, results in rows]
+
+    def progress(self, message: TakenMessage, progress: Progress) -> bool:
+        with self.store.transaction() as db:
+            return bool(db.execute("UPDATE inbox_messages SET done = ?, results = ? WHERE id = ? AND lease_owner = ?",
+                                   (progress.done, _COMPACT(progress.results), message.id, message.owner)).rowcount)
+
+    def sent(self, messages: Sequence[TakenMessage]) -> None:
+        """These messages reached Graph: forget them."""
+        with self.store.transaction() as db:
+            db.executemany("DELETE FROM inbox_messages WHERE id = ? AND lease_owner = ?",
+                           [(message.id, message.owner) for message in messages])
+
+    def renew(self, jobs: Sequence[Taken | TakenMessage]) -> bool:
+        """Extend the leases of ``jobs`` by a lease period; False if any was lost."""
+        until = self.clock() + self.lease_seconds
+        with self.store.transaction() as db:
+            renewed = sum(db.execute(f"UPDATE {_table(job)} SET lease_until = ? WHERE id = ? AND lease_owner = ?",
+                                     (until, job.id, job.owner)).rowcount for job in jobs)
+        return renewed == len(jobs)
+
+    def retry(self, job: Taken | TakenMessage, error: str, delay: float, *, in_line: bool = True) -> None:
+        """Give the job back, due again after ``delay`` seconds; out of line, its conversation goes on without it."""
+        line = "" if isinstance(job, TakenMessage) else f", in_line = {int(in_line)}"
+        with self.store.transaction() as db:
+            db.execute(f"UPDATE {_table(job)} SET lease_until = 0, lease_owner = NULL, available_at = ?, error = ?"
+                       f"{line} WHERE id = ? AND lease_owner = ?",
+                       (self.clock() + delay, storable(error), job.id, job.owner))
+
+    def bury(self, job: Taken | TakenMessage, error: str) -> None:
+        """Park the job among the dead letters, with why."""
+        with self.store.transaction() as db:
+            db.execute(f"UPDATE {_table(job)} SET dead = 1, lease_until = 0, lease_owner = NULL, error = ?, "
+                       "failed_at = ? WHERE id = ? AND lease_owner = ?",
+                       (storable(error), self.clock(), job.id, job.owner))
+
+    def dead_letters(self) -> list[dict]:
+        """Every parked event and message, oldest first, with its error; no message content."""
+        db = self.store.connection()
+        letters = [_event_letter(row) for row in db.execute(
+            "SELECT id, bot, conversation, body, part, attempts, error, failed_at FROM inbox_events WHERE dead = 1")]
+        letters += [_message_letter(row) for row in db.execute(
+            "SELECT id, bot, conversation, effects, attempts, error, failed_at FROM inbox_messages WHERE dead = 1")]
+        return sorted(letters, key=lambda letter: letter["failed_at"] or 0)
+
+    def replay(self, letter_id: str | None = None) -> int:
+        """Put one dead letter (``event:12``, ``message:7``) or, with None, all of them back in line."""
+        tables, where, args = list(TABLES.values()), "dead = 1", [self.clock()]
+        if letter_id is not None:
+            kind, _, number = letter_id.partition(":")
+            if kind not in TABLES or not number.isdigit():
+                raise ValueError(f"a dead letter id looks like event:12 or message:7, got {letter_id!r}")
+            tables, where = [TABLES[kind]], where + " AND id = ?"
+            args.append(int(number))
+        replayed = 0
+        with self.store.transaction() as db:
+            for table in tables:
+                line = ", in_line = 1" if table == "inbox_events" else ""
+                replayed += db.execute(f"UPDATE {table} SET dead = 0, attempts = 0, available_at = ?{line}, "
+                                       f"error = NULL, failed_at = NULL WHERE {where}", args).rowcount
+        return replayed
+
+    def counts(self) -> dict[str, int]:
+        """Events waiting (arrivals included) and messages waiting."""
+        db = self.store.connection()
+        ((events,),) = db.execute("SELECT count(*) FROM inbox_events WHERE dead = 0")
+        ((messages,),) = db.execute("SELECT count(*) FROM inbox_messages WHERE dead = 0")
+        return {"events": events + self._unread(db), "messages": messages}
+
+    def oldest_pending(self) -> float | None:
+        """When the oldest event still waiting was received (epoch seconds), or None when none waits."""
+        db = self.store.connection()
+        ((received,),) = db.execute("SELECT min(received_at) FROM inbox_events WHERE dead = 0")
+        return received
+
+    def release_orphans(self) -> int:
+        """Release leases held by processes of this host that no longer exist; returns how many."""
+        host = socket.gethostname()
+        db = self.store.connection()
+        owners = {owner for table in TABLES.values() for (owner,) in db.execute(
+            f"SELECT DISTINCT lease_owner FROM {table} WHERE lease_owner IS NOT NULL")}
+        dead = [owner for owner in owners if _is_gone(owner, host)]
+        released = 0
+        with self.store.transaction() as db:
+            for table in TABLES.values():
+                for owner in dead:
+                    released += db.execute(f"UPDATE {table} SET lease_until = 0, lease_owner = NULL "
+                                           "WHERE lease_owner = ?", (owner,)).rowcount
+        return released
+
+    def purge_dedupe(self) -> int:
+        """Drop dedupe digests older than the dedupe time-to-live, oldest first, a chunk per transaction."""
+        cutoff, purged = int(self.clock() - self.dedupe_ttl), 0
+        while True:
+            with self.store.transaction() as db:
+                count = db.execute("DELETE FROM inbox_seen WHERE id IN (SELECT id FROM inbox_seen ORDER BY id LIMIT ?) "
+                                   "AND at < ?", (PURGE_CHUNK, cutoff)).rowcount
+            purged += count
+            if count < PURGE_CHUNK:
+                return purged
+
+    def _promote(self, db: sqlite3.Connection, now: float, limit: int = 500) -> int:
+        """Move records from every process's log into the events table, in each log's order, skipping
+        redeliveries, and commit how far each log was read with them; returns how many events are new."""
+        items: list[tuple[str, Item, float, bytes, int]] = []
+        for path, offset in self._logs_to_read(db):
+            for record in logs.read(path, offset, limit):
+                if isinstance(record, Torn):
+                    offset = self._torn(db, path, record, now)
+                    break
+                items += self._items(db, path, record, now)
+                offset, limit = record.end, limit - 1
+            db.execute("INSERT INTO inbox_arrivals (log, offset) VALUES (?, ?) ON CONFLICT (log) DO UPDATE SET "
+                       "offset = excluded.offset", (path.name, offset))
+            if limit <= 0:
+                break
+        return self._insert(db, items)
+
+    def _insert(self, db: sqlite3.Connection, items: list[tuple[str, Item, float, bytes, int]]) -> int:
+        """The items as events, each unless its dedupe digest is there already, in a few statements."""
+        added = 0
+        for start in range(0, len(items), 400):
+            chunk = [(digest(entry[0], _key(entry[1])), entry) for entry in items[start:start + 400]]
+            values = ", ".join(["(?, ?)"] * len(chunk))
+            new = {row[0] for row in db.execute(f"INSERT OR IGNORE INTO inbox_seen (digest, at) VALUES {values} "
+                                                "RETURNING digest", [v for key, entry in chunk
+                                                                     for v in (key, int(entry[2]))])}
+            fresh = [entry for key, entry in chunk if key in new and not new.discard(key)]  # a repeat within the chunk
+            if not fresh:
+                continue
+            values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(fresh))
+            last = db.execute(f"INSERT INTO inbox_events (bot, conversation, body, part, available_at, received_at) "
+                              f"VALUES {values}", [v for bot, item, received, body, part in fresh for v in (
+                                  bot, storable(_conversation(item)), body, part, received, received)]).lastrowid
+            first = last - len(fresh) + 1
+            self._fresh.update((first + n, entry[1]) for n, entry in enumerate(fresh))
+            added += len(fresh)
+        return added
+
+    def _item(self, id: int, body: bytes, part: int) -> Item | None:
+        """The item of event ``id``: kept from its promotion, else read from the stored body (None if it cannot be)."""
+        item = self._fresh.pop(id, None)
+        if item is not None:
+            return item
+        try:
+            return parse(body)[1][part]
+        except Exception:
+            return None
+
+    def _items(self, db: sqlite3.Connection, path: Path, record: Record, now: float
+               ) -> list[tuple[str, Item, float, bytes, int]]:
+        """The items of one accepted delivery (as its request parsed them, when that was this process); one that
+        cannot be read is parked as a dead letter instead, so it never stops the log."""
+        try:
+            items = self.arrivals.parsed.pop((path.name, record.end), None) or parse(record.body)[1]
+        except Exception as error:
+            db.execute("INSERT INTO inbox_events (bot, conversation, body, dead, error, available_at, received_at, "
+                       "failed_at) VALUES (?, '', ?, 1, ?, ?, ?, ?)",
+                       (storable(record.bot), record.body,
+                        reason(f"could not read an accepted delivery: {reason(error)}"), now, record.received_at, now))
+            return []
+        return [(record.bot, item, record.received_at, record.body, part) for part, item in enumerate(items)]
+
+    def _logs_to_read(self, db: sqlite3.Connection) -> list[tuple[Path, int]]:
+        """The logs with bytes past their committed offset, with that offset."""
+        read = dict(db.execute("SELECT log, offset FROM inbox_arrivals"))
+        found = []
+        for path in self.arrivals.files():
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                continue
+            if size > read.get(path.name, 0):
+                found.append((path, read.get(path.name, 0)))
+        return found
+
+    def _torn(self, db: sqlite3.Connection, path: Path, torn: Torn, now: float) -> int:
+        """Bytes that are not a whole record: wait while the log's writer may still finish them, else park
+        them as a dead letter and read past them."""
+        if not logs.finished(path, self.arrivals.files()):
+            return torn.start
+        db.execute("INSERT INTO inbox_events (bot, conversation, body, dead, error, available_at, received_at, "
+                   "failed_at) VALUES ('', '', x'', 1, ?, ?, ?, ?)",
+                   (f"{path.name}: the bytes from {torn.start} are not a whole record (cut short by a crash)", now,
+                    now, now))
+        return path.stat().st_size
+
+    def _remove_read_logs(self) -> None:
+        """Delete logs read to their end whose writer will not write again, then forget their offsets."""
+        db = self.store.connection()
+        files = self.arrivals.files()
+        done = [path for path, offset in ((p, _offset(db, p)) for p in files if logs.finished(p, files))
+                if offset is not None and offset >= _size(path)]
+        for path in done:
+            path.unlink(missing_ok=True)
+        if done:
+            with self.store.transaction() as db:
+                db.executemany("DELETE FROM inbox_arrivals WHERE log = ?", [(path.name,) for path in done])
+
+    def _unread(self, db: sqlite3.Connection) -> int:
+        """Records in the logs not yet moved into the events table (counted, not parsed)."""
+        return sum(1 for path, offset in self._logs_to_read(db) for _ in logs.read(path, offset, 10**9))
+
+
+def _offset(db: sqlite3.Connection, path: Path) -> int | None:
+    row = db.execute("SELECT offset FROM inbox_arrivals WHERE log = ?", (path.name,)).fetchone()
+    return row[0] if row else (0 if _size(path) == 0 else None)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _conversation(item: Item) -> str:
+    """The item's conversation key; never raises."""
+    try:
+        return item.conversation_key
+    except Exception:
+        return f"{item.object}:{item.entry_id}"
+
+
+def _key(item: Item) -> str:
+    """The item's dedupe key; never raises, so one odd item cannot make the request fail."""
+    try:
+        return item.dedupe_key
+    except Exception:
+        return "repr:" + hashlib.sha256(repr(item).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _one_per_conversation(rows: list[tuple], column: int) -> list[tuple]:
+    """The first row of each conversation: two stepped-out events of one conversation never run at once."""
+    seen: set[str] = set()
+    kept = []
+    for row in rows:
+        if row[column] not in seen:
+            seen.add(row[column])
+            kept.append(row)
+    return kept
+
+
+def _lease(db: sqlite3.Connection, table: str, ids: list[int], until: float, owner: str) -> None:
+    """Lease the rows ``ids`` to ``owner`` until ``until``, counting an attempt, in one statement."""
+    if ids:
+        db.execute(f"UPDATE {table} SET lease_until = ?, lease_owner = ?, attempts = attempts + 1 "
+                   f"WHERE id IN ({', '.join('?' * len(ids))})", [until, owner, *ids])
+
+
+def _delete_leased(db: sqlite3.Connection, jobs: Sequence[Taken]) -> set[int | str]:
+    """Delete the events of ``jobs`` that their owners still hold; the ids deleted."""
+    ended: set[int | str] = set()
+    for owner in {job.owner for job in jobs}:
+        ids = [job.id for job in jobs if job.owner == owner]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            ended.update(row[0] for row in db.execute(
+                f"DELETE FROM inbox_events WHERE lease_owner = ? AND id IN ({', '.join('?' * len(chunk))}) "
+                "RETURNING id", [owner, *chunk]))
+    return ended
+
+
+def _table(job: Taken | TakenMessage) -> str:
+    return "inbox_messages" if isinstance(job, TakenMessage) else "inbox_events"
+
+
+def _is_gone(owner: str, host: str) -> bool:
+    owner_host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if owner_host != host or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _event_letter(row: tuple) -> dict:
+    id, bot, conversation, body, part, attempts, error, failed_at = row
+    try:
+        item = parse(body)[1][part]
+        what = f"{item.object} {item.kind} item"
+    except Exception:
+        what = "an unreadable delivery"
+    return {"id": f"event:{id}", "kind": "event", "bot": bot, "conversation": conversation, "what": what,
+            "attempts": attempts, "error": error, "failed_at": failed_at}
+
+
+def _message_letter(row: tuple) -> dict:
+    id, bot, conversation, effects, attempts, error, failed_at = row
+    try:
+        what = ", ".join(Effect.from_dict(effect).describe() for effect in json.loads(effects))
+    except (ValueError, TypeError, KeyError):
+        what = "unreadable effects"
+    return {"id": f"message:{id}", "kind": "message", "bot": bot, "conversation": conversation, "what": what,
+            "attempts": attempts, "error": error, "failed_at": failed_at}
