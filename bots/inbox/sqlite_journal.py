@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS inbox_messages (
     created_at REAL NOT NULL,
     failed_at REAL
 );
+CREATE INDEX IF NOT EXISTS inbox_messages_pending ON inbox_messages (id) WHERE dead = 0;
 CREATE INDEX IF NOT EXISTS inbox_messages_line ON inbox_messages (conversation, id) WHERE dead = 0;
 CREATE INDEX IF NOT EXISTS inbox_messages_leased ON inbox_messages (conversation) WHERE lease_owner IS NOT NULL;
 CREATE TABLE IF NOT EXISTS inbox_seen (
@@ -335,7 +336,7 @@ class SQLiteJournal:
             new = {row[0] for row in db.execute(f"INSERT OR IGNORE INTO inbox_seen (digest, at) VALUES {values} "
                                                 "RETURNING digest", [v for key, entry in chunk
                                                                      for v in (key, int(entry[2]))])}
-            fresh = [entry for key, entry in chunk if key in new and not new.discard(key)]  # a repeat within the chunk
+            fresh = _first_of_each(chunk, new)
             if not fresh:
                 continue
             values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(fresh))
@@ -438,6 +439,16 @@ def _key(item: Item) -> str:
         return item.dedupe_key
     except Exception:
         return "repr:" + hashlib.sha256(repr(item).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _first_of_each(chunk: list[tuple[bytes, tuple]], new: set[bytes]) -> list[tuple]:
+    """The entries whose digest was new, each digest once: a delivery may repeat an item within one promotion."""
+    fresh = []
+    for key, entry in chunk:
+        if key in new:
+            new.remove(key)
+            fresh.append(entry)
+    return fresh
 
 
 def _one_per_conversation(rows: list[tuple], column: int) -> list[tuple]:
