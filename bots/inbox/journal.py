@@ -12,6 +12,7 @@ so a worker whose lease ran out cannot commit over the one that took the job nex
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -132,3 +133,8 @@ def read_item(body: str) -> Item:
 def owner_name() -> str:
     """Who holds a lease: host, process id and a random part, so a dead process's leases can be found."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def digest(bot: str, key: str) -> bytes:
+    """The 16 bytes kept for a dedupe key: enough to tell 10^9 keys apart, a fraction of the key's own size."""
+    return hashlib.blake2b(f"{bot}:{key}".encode("utf-8", "surrogatepass"), digest_size=16).digest()

@@ -32,7 +32,8 @@ from ..state import State
 from ..store import Store
 from . import arrivals as logs
 from .arrivals import Arrivals, Record, Torn
-from .journal import Finished, Progress, Taken, TakenMessage, reason, storable
+from .journal import Finished, Progress, Taken, TakenMessage, digest, reason, storable
+from .upgrade import upgrade
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox_events (
@@ -119,11 +120,6 @@ CLEANUP_EVERY = 5.0  # seconds between looks for logs that are read to their end
 PURGE_CHUNK = 5000  # dedupe digests dropped per statement, so a purge never holds the write lock for long
 
 
-def digest(bot: str, key: str) -> bytes:
-    """The 16 bytes kept for a dedupe key: enough to tell 10^9 keys apart, a tenth of the key's own size."""
-    return hashlib.blake2b(f"{bot}:{key}".encode("utf-8", "surrogatepass"), digest_size=16).digest()
-
-
 class SQLiteJournal:
     """The inbox, outbox, dedupe, state and dead-letter tables of the embedded store."""
 
@@ -135,6 +131,7 @@ class SQLiteJournal:
         self.clock = clock
         self.store.connection().executescript(SCHEMA)
         self.arrivals = Arrivals(self.store.path.parent / "arrivals")
+        upgrade(self.store.connection(), self.arrivals.folder, clock())
         self._promoting = threading.Lock()
         self._next_cleanup = 0.0
         self._fresh: dict[int, Item] = {}  # items promoted by this take, by event id: no need to read them back
