@@ -17,15 +17,17 @@ from typing import Any
 
 logger = logging.getLogger("bots")
 
-LOOK_AHEAD = 0.05
+LOOK_AHEAD = 0.05  # seconds an awake thread may be busy before a wake-up rouses another
+GATHER = 0.002  # seconds a woken thread waits for more work to arrive before it takes a batch
 
 
 class Workers:
     """``count`` threads that loop: ``take()`` a batch of jobs, ``run(batch)``, sleep when there is none."""
 
     def __init__(self, name: str, count: int, take: Callable[[], Sequence[Any]], run: Callable[[Sequence[Any]], None],
-                 poll: float = 0.5) -> None:
+                 poll: float = 0.5, gather: float = GATHER) -> None:
         self.name = name
+        self.gather = gather
         self.count = count
         self.take = take
         self.run = run
@@ -80,13 +82,21 @@ class Workers:
                 logger.exception("%s: could not read the queue; trying again shortly", self.name)
                 jobs = ()
             if not jobs:
-                with self._wake:
-                    if generation == self._generation and not self._stopped.is_set():
-                        self._sleeping += 1
-                        self._wake.wait(self.poll)
-                        self._sleeping -= 1
+                self._sleep(generation)
                 continue
             try:
                 self.run(jobs)
             except Exception:
                 logger.exception("%s: a job failed outside its own error handling", self.name)
+
+    def _sleep(self, generation: int) -> None:
+        """Wait for a wake-up (or the poll) unless work came since ``generation``; once woken, let ``gather``
+        seconds of deliveries gather, so a stream of them is taken as a batch rather than one look each."""
+        with self._wake:
+            if generation != self._generation or self._stopped.is_set():
+                return
+            self._sleeping += 1
+            woken = self._wake.wait(self.poll)
+            self._sleeping -= 1
+        if woken and self.gather:
+            time.sleep(self.gather)
