@@ -32,10 +32,13 @@ test: install-dev
 	bash scripts/redis.sh
 	BOTS_TEST_REDIS_URL=$${BOTS_TEST_REDIS_URL:-redis://127.0.0.1:$${BOTS_TEST_REDIS_PORT:-6390}} $(PY) -m pytest $(PYTEST_ARGS)
 
+# `make bench BENCH_ARGS=--quick` for a smoke run (under a minute); the full run takes about four.
 bench: install-dev
-	command -v wrk >/dev/null || (apt-get install -y -q wrk >/dev/null 2>&1 || echo "wrk not installed: using the Python load generator")
+	command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1; } || \
+	  echo "wrk not installed: using the Python load generator"
 	bash scripts/redis.sh
-	BENCH_REDIS_URL=redis://127.0.0.1:$${BOTS_TEST_REDIS_PORT:-6390}/31 $(PY) bench/run.py
+	BENCH_REDIS_URL=redis://127.0.0.1:$${BOTS_TEST_REDIS_PORT:-6390}/31 $(PY) bench/run.py $(BENCH_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -1,163 +1,201 @@
-"""HTTP throughput under gunicorn: the real app against the bare floor, same settings, same load.
+"""HTTP under gunicorn: events handled per second, whole path, against the bare floor's requests per second.
 
-Every app is served by its own ``gunicorn`` with the Procfile's settings on a free loopback port.
-In each round the apps are loaded one after the other (a short warm-up, then a timed load with
-signed deliveries), and each app's median round is compared with the floor's (``bench/floor.py``):
-the machine's drift and a neighbour's burst then hit every app alike. The real app is served in
-three forms (``bench/wsgi_real.py``): its request path alone, and whole, with handlers running in
-its own thread pool as in production, their replies either answered by Graph or all failing. A
-fourth app answers link previews (the documents bot); its load repeats one viewer's request for one
-document, so after the warm-up every answer is a cache hit.
+Every app is served by its own ``gunicorn`` with the same settings, sync workers, once with one
+worker process and once with two (``--worker-class sync --workers 1|2``), on a free loopback port:
 
-Every delivery is distinct (fresh message id), so no handler is skipped as a redelivery. When the
-handlers cannot keep up, the app's short handler queue fills and it answers 503 (back-pressure);
-those do not count as accepted, so a full app's rate is the rate its handlers keep up with, paying
-for the refusals too, as it would when Workplace delivers faster than it can handle.
+- the floor (``bench/floor.py``) and the hand-written HMAC receiver (``bench/peer_hmac.py``);
+- the counting bench bot (``bench/counting_bot.py``, served as ``bench/wsgi_bench.py`` builds it with
+  ``app.create_app``) with the SQLite inbox and the in-memory one, each as its *request path* alone
+  (``HANDLER_THREADS=0 OUTBOX_THREADS=0``; for ``memory`` an executor that runs nothing) and
+  *whole* (handler and sender threads running in the gunicorn workers);
+- with ``BENCH_REDIS_URL`` set, the Celery inbox: the web process alone (request path, no worker
+  running) and whole, with ``celery -A worker worker --pool prefork --concurrency 1`` and then ``2``
+  running the same bot (``HANDLERS=bench.bench_bots``).
 
-Load comes from ``wrk`` when it is installed, else from a few Python processes with keep-alive
-connections, which are much slower and so flatter every app against the floor.
+A load is a fixed number of distinct signed deliveries (fresh message ids, 1,000 senders in turn),
+each sent once: by ``wrk`` with ``bench/post.lua`` when it is installed, else by a few Python client
+processes. Its rate is, for the request path, 2xx answers per second from the first request to
+the last answer; for the whole path, deliveries handled per second from the first request until
+the last handler ran (the counting bot's run files say when), and the round also checks that each
+accepted delivery ran exactly once. The CPU of the work is counted too: ``utime + stime`` of the
+gunicorn master and workers (and of the Celery worker and Redis for the Celery rows), children
+included, from ``/proc``, before the load and after ``/healthz`` says nothing is pending.
+
+Rounds alternate the apps, so drift and a neighbour's burst hit them alike; each app's median
+round counts. Every wait has a time-out, and an error names what did not finish.
 
 (The module is not called ``http.py``: ``python bench/run.py`` puts ``bench/`` first on
 ``sys.path``, where that name would hide the standard library's ``http``.)
 
-Run alone: ``.venv/bin/python -m bench.throughput [--loadgen wrk|python] [--rounds 5] [--seconds 2]``.
+Run alone: ``.venv/bin/python -m bench.throughput [--loadgen wrk|python] [--rounds 5] [--seconds 0.6]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import multiprocessing
 import os
 import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from itertools import islice, repeat
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.payloads import DEAD_GRAPH_URL, PATH, PREVIEW_PATH, Signed, message_stream, preview
+from bench import accounting, payloads
+from bench.accounting import RunFiles, Tally
+from bench.payloads import COUNTER_CREDENTIALS, COUNTER_PATH, DEAD_GRAPH_URL, Signed
 
 ROOT = Path(__file__).resolve().parents[1]
-PREVIEW_APP = "preview, cache hit"
 GUNICORN = Path(sys.executable).parent / "gunicorn"
-#: The Procfile's web process, without the access log and the control socket; every app gets exactly these.
-GUNICORN_SETTINGS = ("--workers", "2", "--worker-class", "gthread", "--threads", "4", "--graceful-timeout", "5",
-                     "--no-control-socket")
-#: What is served, floor first: the bare endpoint, the hand-written HMAC receiver (what no framework
-#: can beat: signature and JSON only), the request path alone (queued in memory, or appended
-#: to the durable inbox), the whole app with its handlers whose replies Graph answers, and the same with
-#: every reply failing (see ``bench/wsgi_real.py``).
-APPS = {"floor": "bench.floor:app", "HMAC receiver": "bench.peer_hmac:app",
-        "ingest only": "bench.wsgi_real:ingest_only",
-        "ingest, durable": "bench.wsgi_real:durable",
-        "full, Graph ok": "bench.wsgi_real:answered", "full, Graph dead": "bench.wsgi_real:app",
-        PREVIEW_APP: "bench.wsgi_real:previews"}
-CELERY_APP = "ingest, Celery"
-CELERY_BACKLOG_APP = "ingest, Celery, backlog"
-#: With ``BENCH_REDIS_URL`` set (``make bench`` starts a Redis), the scaled-out web process too: each
-#: delivery from someone new, so each wakes a worker with a Celery task (the usual case, workers
-#: keeping up), and from 1,000 people whose conversations already wait, so none needs a task.
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
-if REDIS_URL:
-    APPS[CELERY_APP] = APPS[CELERY_BACKLOG_APP] = "bench.wsgi_real:celery"
-#: Where each app's deliveries go when not to ``PATH``.
-PATHS = {PREVIEW_APP: PREVIEW_PATH}
+CELERY = Path(sys.executable).parent / "celery"
 LUA = Path(__file__).with_name("post.lua")
-WRK_THREADS, WRK_CONNECTIONS = 2, 16
+WRK_THREADS, WRK_CONNECTIONS = 1, 8
 PYTHON_CLIENTS = 4
+WORKER_COUNTS = (1, 2)
+CELERY_CONCURRENCY = (1, 2)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
+FLOOR, PEER = "floor", "HMAC receiver"
+#: Targets, events handled per second over the floor's requests per second (whole path); the Celery one
+#: applies with two gunicorn workers and two Celery worker processes.
+TARGETS = {"sqlite": 0.75, "memory": 0.85, "celery": 0.5}
+CELERY_TARGET_AT = (2, 2)  # (gunicorn workers, Celery worker processes)
+
+
+def gunicorn_settings(workers: int) -> tuple[str, ...]:
+    """What every app is served with: sync workers, no access log, no control socket."""
+    return ("--worker-class", "sync", "--workers", str(workers), "--graceful-timeout", "5", "--no-control-socket")
+
+
+@dataclass(frozen=True)
+class App:
+    """One form served: gunicorn's module, the settings it adds, which inbox, whether handlers run,
+    and for Celery's whole path how many worker processes run its handlers."""
+
+    name: str
+    module: str
+    settings: dict[str, str] = field(default_factory=dict)
+    inbox: str | None = None
+    whole: bool = False
+    celery: int = 0
+
+    @property
+    def server(self) -> str:
+        """The gunicorn this app is loaded on: Celery's request path and whole path share one web."""
+        return "Celery web" if self.inbox == "celery" else self.name
+
+
+REQUEST_PATH = {"HANDLER_THREADS": "0", "OUTBOX_THREADS": "0"}
+APPS = [App(FLOOR, "bench.floor:app"), App(PEER, "bench.peer_hmac:app"),
+        App("SQLite, request path", "bench.wsgi_bench:app", {"INBOX": "sqlite", **REQUEST_PATH}, "sqlite"),
+        App("SQLite, whole path", "bench.wsgi_bench:app", {"INBOX": "sqlite"}, "sqlite", whole=True),
+        App("memory, request path", "bench.wsgi_bench:discarding", {"INBOX": "memory", **REQUEST_PATH}, "memory"),
+        App("memory, whole path", "bench.wsgi_bench:app", {"INBOX": "memory"}, "memory", whole=True)]
+CELERY_WEB = App("Celery, request path", "bench.wsgi_bench:app", {"INBOX": "celery"}, "celery")
+CELERY_WHOLE = [App(f"Celery, whole path, {n} worker process{'es' if n > 1 else ''}", CELERY_WEB.module,
+                    CELERY_WEB.settings, "celery", whole=True, celery=n) for n in CELERY_CONCURRENCY]
+
+
+class NotFinished(RuntimeError):
+    """Something the benchmark waited for did not happen in time; the message names it."""
+
+
+@dataclass(frozen=True)
+class Answered:
+    """What a load generator saw: answers by kind, and when the first request left and the last answer came."""
+
+    ok: int
+    rejected: int  # 503: back-pressure
+    failed: int  # any other answer, and socket errors
+    start: float  # wall clock (time.time() or file mtimes)
+    end: float
 
 
 @dataclass(frozen=True)
 class Load:
-    """What one timed load produced: answers, over how long, how many were 503 (back-pressure) or failed."""
+    """One timed load of one app."""
 
-    requests: int
-    seconds: float
-    rejected: int = 0
-    failed: int = 0  # other non-2xx answers, and socket errors
-
-    @property
-    def accepted(self) -> int:
-        return self.requests - self.rejected - self.failed
+    app: str
+    sent: int
+    answered: Answered
+    handled: int  # distinct deliveries whose handler ran; for the request path, the 2xx answers
+    seconds: float  # first request to last answer, or to the last handler run
+    cpu: float  # seconds of CPU of the serving processes over the load and its drain
+    tally: Tally | None = None
+    problem: str | None = None
 
     @property
     def rate(self) -> float:
-        """Accepted deliveries per second. Under back-pressure the handler queue is full at both ends
-        of the load, so this is also the rate at which handlers keep up."""
-        return self.accepted / self.seconds
-
-
-#: Loads ``url`` at a path with the deliveries in a pool file for some seconds.
-LoadGenerator = Callable[[str, str, Path, float], Load]
-
-
-@dataclass(frozen=True)
-class Measured:
-    """One app's loads, one a round, and the longest its handler backlog took to drain after one."""
-
-    app: str
-    loads: list[Load]
-    drain_seconds: float
+        return self.handled / self.seconds if self.seconds > 0 else 0.0
 
     @property
-    def load(self) -> Load:
-        """The round with the median rate."""
-        return sorted(self.loads, key=lambda load: load.rate)[len(self.loads) // 2]
-
-    @property
-    def spread(self) -> float:
-        """Highest rate less lowest, as a share of the median: how noisy the rounds were."""
-        rates = [load.rate for load in self.loads]
-        return (max(rates) - min(rates)) / self.load.rate
-
-
-@dataclass(frozen=True)
-class Result:
-    """Every app's measurement, the floor's first, and how the load was made."""
-
-    generator: str
-    runs: list[Measured]
-    handled: dict[str, int]  # events each full app's handlers ran for, warm-ups included
-
-    @property
-    def floor(self) -> Load:
-        return self.runs[0].load
+    def cpu_us(self) -> float:
+        return self.cpu * 1e6 / self.handled if self.handled else float("nan")
 
 
 @dataclass
-class Pools:
-    """Pool files of signed deliveries: one reused where repeats do not matter, a fresh one for each
-    load of an app whose handlers run, sized from the floor's rate, the fastest there is."""
+class Measured:
+    app: App
+    workers: int
+    loads: list[Load] = field(default_factory=list)
 
-    folder: Path
-    stream: Iterator[Signed]
-    strangers: Iterator[Signed]
-    floor_rate: float = 0.0
-    made: int = 0
+    @property
+    def valid(self) -> list[Load]:
+        return [load for load in self.loads if load.problem is None]
 
-    def reused(self) -> Path:
-        path = self.folder / "reused.pool"
-        return path if path.exists() else write_pool(path, self.stream, 5000)
+    @property
+    def rate(self) -> float:
+        return statistics.median(load.rate for load in self.valid) if self.valid else float("nan")
 
-    def repeated_preview(self) -> Path:
-        """One viewer's preview request for one document, many times: every answer after the first is a cache hit."""
-        path = self.folder / "preview.pool"
-        return path if path.exists() else write_pool(path, repeat(preview()), 100)
+    @property
+    def cpu_us(self) -> float:
+        return statistics.median(load.cpu_us for load in self.valid) if self.valid else float("nan")
 
-    def fresh(self, seconds: float, strangers: bool = False) -> Path:
-        """New messages for ``seconds`` at the floor's rate; with ``strangers``, each from someone new."""
-        self.made += 1
-        return write_pool(self.folder / f"{self.made}.pool", self.strangers if strangers else self.stream,
-                          int(self.floor_rate * seconds * 1.3) + 1000)
+    @property
+    def spread(self) -> float:
+        rates = [load.rate for load in self.valid]
+        return (max(rates) - min(rates)) / statistics.median(rates) if len(rates) > 1 else 0.0
+
+    @property
+    def problems(self) -> list[str]:
+        return [load.problem for load in self.loads if load.problem]
+
+    @property
+    def target(self) -> float | None:
+        """The whole-path target this figure is read against, if any."""
+        if not self.app.whole:
+            return None
+        if self.app.inbox == "celery":
+            return TARGETS["celery"] if (self.workers, self.app.celery) == CELERY_TARGET_AT else None
+        return TARGETS.get(self.app.inbox or "")
+
+
+@dataclass
+class Result:
+    generator: str
+    rounds: int
+    count: dict[int, int]  # deliveries per load, by gunicorn workers
+    measured: dict[tuple[int, str], Measured]
+    notes: list[str] = field(default_factory=list)
+
+    def floor(self, workers: int) -> Measured:
+        return self.measured[(workers, FLOOR)]
+
+    def peer(self, workers: int) -> Measured:
+        return self.measured[(workers, PEER)]
+
+
+# -- processes ---------------------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -165,29 +203,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def check_graph_is_dead() -> None:
-    """The real app's Graph calls must fail at once: nothing may listen where they go."""
-    parts = urlsplit(DEAD_GRAPH_URL)
-    with socket.socket() as sock:
-        if sock.connect_ex((parts.hostname, parts.port)) == 0:
-            raise RuntimeError(f"something listens on {DEAD_GRAPH_URL}; the bench needs that port closed")
-
-
-def flush_redis() -> None:
-    """Empty the bench's Redis database, so the Celery app starts with no lanes, keys or tasks."""
-    if REDIS_URL:
-        import redis
-        redis.Redis.from_url(REDIS_URL).flushdb()
-
-
-def write_pool(path: Path, deliveries: Iterator[Signed], count: int) -> Path:
-    """Write ``count`` deliveries, one a line as ``<signature> <body>``, for wrk or the Python clients."""
-    with path.open("wb") as out:
-        for delivery in islice(deliveries, count):
-            out.write(delivery.signature.encode() + b" " + delivery.body + b"\n")
-    return path
 
 
 def http_get(url: str, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
@@ -202,218 +217,464 @@ def http_get(url: str, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
         connection.close()
 
 
-def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+def tail(log: Path, size: int = 1500) -> str:
+    """The end of a log, for an error message."""
+    try:
+        return log.read_text(errors="replace")[-size:]
+    except OSError:
+        return "(no log)"
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, log: Path | None = None, timeout: float = 30.0) -> None:
     """Block until the server answers any HTTP request; raise if it exits or takes too long."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode} before serving")
+            raise NotFinished(f"gunicorn exited with {process.returncode} before serving"
+                              + (f"; its log ends:\n{tail(log)}" if log else ""))
         try:
             http_get(url, "/")
             return
         except OSError:
             time.sleep(0.1)
-    raise TimeoutError(f"gunicorn did not answer at {url} within {timeout} s")
+    raise NotFinished(f"gunicorn did not answer at {url} within {timeout:.0f} s"
+                      + (f"; its log ends:\n{tail(log)}" if log else ""))
 
 
-@contextmanager
-def serve(module: str, log: Path) -> Iterator[str]:
-    """Run ``gunicorn module`` with the bench settings on a free port; its output goes to ``log``, and
-    the real app's store to the folder ``log`` is in."""
-    url = f"http://127.0.0.1:{free_port()}"
-    args = [str(GUNICORN), module, "--bind", urlsplit(url).netloc, *GUNICORN_SETTINGS]
-    env = {"PATH": os.environ.get("PATH", ""), "DOTENV": "0", "BENCH_DATA_DIR": str(log.parent),
-           "BENCH_REDIS_URL": REDIS_URL}
-    with log.open("wb") as out:
-        process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            wait_until_serving(url, process)
-            yield url
-        finally:
-            stop(process)
+def terminate(process: subprocess.Popen, grace: float = 15.0) -> None:
+    """SIGTERM the process group this harness started, then SIGKILL it if it is still there after ``grace``."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+    except ProcessLookupError:
+        pass
 
 
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL if gunicorn is still there after its graceful time-out."""
+def base_env(folder: Path, settings: dict[str, str]) -> dict[str, str]:
+    """The environment of a served process: nothing from the machine but ``PATH``; the bot's credentials,
+    a Graph nobody answers, a data folder and run-file folder of its own, quiet logs."""
+    env = {"PATH": os.environ.get("PATH", ""), "DOTENV": "0", **COUNTER_CREDENTIALS, "GRAPH_API_URL": DEAD_GRAPH_URL,
+           "GRAPH_RETRY_ATTEMPTS": "1", "DATA_DIR": str(folder / "data"), "BENCH_RUNS_DIR": str(folder / "runs"),
+           "LOG_LEVEL": "WARNING", **settings}
+    if settings.get("INBOX") == "celery":
+        env["REDIS_URL"] = REDIS_URL
+    (folder / "data").mkdir(parents=True, exist_ok=True)  # parents: the folder itself too
+    (folder / "runs").mkdir(parents=True, exist_ok=True)
+    return env
+
+
+class Server:
+    """``gunicorn <module>`` with the bench settings on a free port, in a process group of its own."""
+
+    def __init__(self, app: App, workers: int, folder: Path) -> None:
+        self.folder = folder
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.log = folder / "gunicorn.log"
+        args = [str(GUNICORN), app.module, "--bind", urlsplit(self.url).netloc, *gunicorn_settings(workers)]
+        env = base_env(folder, app.settings)
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+        self.runs = RunFiles(folder / "runs")
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.process.pid]
+
+    def close(self) -> None:
+        terminate(self.process)
+
+
+class CeleryWorker:
+    """``celery -A worker worker --pool prefork --concurrency N`` serving the counting bot."""
+
+    def __init__(self, concurrency: int, folder: Path) -> None:
+        env = base_env(folder, {"INBOX": "celery", "HANDLERS": "bench.bench_bots"})
+        self.log = folder / "celery.log"
+        args = [str(CELERY), "-A", "worker", "worker", "--pool", "prefork", "--concurrency", str(concurrency),
+                "--loglevel", "warning", "--without-mingle", "--without-gossip",
+                "--hostname", f"bench-{concurrency}-{os.getpid()}@%h"]
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        self.runs = RunFiles(folder / "runs")
+
+    def check(self) -> None:
+        if self.process.poll() is not None:
+            raise NotFinished(f"the Celery worker exited with {self.process.returncode}; its log ends:\n"
+                              f"{tail(self.log)}")
+
+    def close(self) -> None:
+        terminate(self.process, grace=10.0)
+
+
+def redis_pid() -> int | None:
+    """The bench Redis server's pid when it runs on this machine (its CPU counts for the Celery rows)."""
+    try:
+        import redis
+        pid = int(redis.Redis.from_url(REDIS_URL).info("server")["process_id"])
+    except Exception:
+        return None
+    return pid if Path(f"/proc/{pid}").exists() else None
+
+
+def flush_redis() -> None:
+    """Empty the bench's Redis database: no lanes, keys or tasks left from an earlier load."""
+    import redis
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+# -- loads --------------------------------------------------------------------------------------------
+
+
+def write_pool(path: Path, deliveries: list[Signed]) -> Path:
+    """One delivery a line as ``<signature> <body>``, for wrk or the Python clients."""
+    with path.open("wb") as out:
+        for delivery in deliveries:
+            out.write(delivery.signature.encode() + b" " + delivery.body + b"\n")
+    return path
+
+
+#: Sends every delivery of a pool file once to ``url`` + path; answers what it saw.
+LoadGenerator = Callable[[str, str, Path, int, float], Answered]
+
+
+def wrk_load(url: str, path: str, pool: Path, count: int, timeout: float) -> Answered:
+    """wrk with ``post.lua``: each thread sends its share once, marks its first send and its last answer,
+    and stops; wrk is interrupted once every thread is done (or after ``timeout``)."""
+    prefix = str(pool) + "."
+    args = ["wrk", "-t", str(WRK_THREADS), "-c", str(WRK_CONNECTIONS), "-d", f"{int(timeout) + 30}s", "--timeout",
+            "10s", "-s", str(LUA), url + path, "--", str(pool), str(WRK_THREADS), prefix]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    done = [Path(f"{prefix}done-{n}") for n in range(WRK_THREADS)]
+    deadline = time.monotonic() + timeout
+    while not all(marker.exists() for marker in done) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.01)
+    finished = all(marker.exists() for marker in done)
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        process.send_signal(signal.SIGINT)
+    try:
+        output = process.communicate(timeout=15)[0]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output = process.communicate()[0]
+    found = re.search(r"Answered: (\d+) ok, (\d+) rejected, (\d+) failed", output)
+    if found is None:
+        raise NotFinished(f"wrk did not report its answers:\n{output[-1500:]}")
+    ok, rejected, failed = map(int, found.groups())
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    failed += sum(map(int, errors.groups())) if errors else 0
+    if not finished:
+        raise NotFinished(f"wrk had {ok + rejected} of {count} deliveries answered after {timeout:.0f} s "
+                          f"({failed} failed)")
+    starts = [Path(f"{prefix}start-{n}").stat().st_mtime_ns / 1e9 for n in range(WRK_THREADS)]
+    return Answered(ok, rejected, failed, min(starts), max(marker.stat().st_mtime_ns / 1e9 for marker in done))
 
 
-def wrk_load(url: str, path: str, pool: Path, seconds: float) -> Load:
-    """Load with wrk and ``post.lua``, which also counts the 503 answers."""
-    args = ["wrk", "-t", str(WRK_THREADS), "-c", str(WRK_CONNECTIONS), "-d", f"{max(1, round(seconds))}s",
-            "-s", str(LUA), url + path, "--", str(pool), str(WRK_THREADS)]
-    output = subprocess.run(args, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
-    return parse_wrk(output)
-
-
-def parse_wrk(output: str) -> Load:
-    """Answers, duration, 503s and failures from wrk's summary and ``post.lua``'s line."""
-    done = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m|h)", output)
-    if done is None:
-        raise RuntimeError(f"unexpected wrk output:\n{output}")
-    scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}[done.group(3)]
-    non_2xx = _count(r"Non-2xx or 3xx responses: (\d+)", output)
-    rejected = _count(r"Rejected with 503: (\d+)", output)
-    socket_errors = _count(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    return Load(int(done.group(1)), float(done.group(2)) * scale, rejected, non_2xx - rejected + socket_errors)
-
-
-def _count(pattern: str, output: str) -> int:
-    """The sum of the numbers ``pattern`` captures in ``output``; 0 when the line is absent."""
-    found = re.search(pattern, output)
-    return sum(map(int, found.groups())) if found else 0
-
-
-def python_load(url: str, path: str, pool: Path, seconds: float) -> Load:
-    """Load with ``PYTHON_CLIENTS`` processes, one keep-alive connection each, starting together."""
-    start_at = time.time() + 0.5
-    jobs = [(url, path, str(pool), index, PYTHON_CLIENTS, start_at, seconds) for index in range(PYTHON_CLIENTS)]
+def python_load(url: str, path: str, pool: Path, count: int, timeout: float) -> Answered:
+    """``PYTHON_CLIENTS`` processes, each sending its share of the pool once on one connection."""
+    jobs = [(url, path, str(pool), index, PYTHON_CLIENTS, timeout) for index in range(PYTHON_CLIENTS)]
     with multiprocessing.get_context("fork").Pool(PYTHON_CLIENTS) as clients:
-        counts = clients.starmap(_client, jobs)
-    return Load(sum(map(sum, counts)), seconds, sum(c[1] for c in counts), sum(c[2] for c in counts))
+        outcomes = clients.starmap(_client, jobs)
+    ok, rejected, failed = (sum(outcome[n] for outcome in outcomes) for n in range(3))
+    if ok + rejected + failed < count:
+        raise NotFinished(f"the Python clients had {ok + rejected + failed} of {count} deliveries answered "
+                          f"within {timeout:.0f} s")
+    return Answered(ok, rejected, failed, min(o[3] for o in outcomes), max(o[4] for o in outcomes))
 
 
-def _client(url: str, path: str, pool: str, index: int, stride: int, start_at: float, seconds: float
-            ) -> tuple[int, int, int]:
-    """One client process: POST its share of the pool in turn until time is up; count 2xx, 503 and the rest."""
+def _client(url: str, path: str, pool: str, index: int, stride: int, timeout: float
+            ) -> tuple[int, int, int, float, float]:
+    """One client process: POST its share once each; 2xx, 503 and other counts, first send, last answer."""
     lines = Path(pool).read_bytes().splitlines()[index::stride]
-    requests = [(body, {"Content-Type": "application/json", "X-Hub-Signature-256": sig.decode()})
-                for sig, body in (line.split(b" ", 1) for line in lines)]
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-    counts = {"ok": 0, "rejected": 0, "failed": 0}
-    time.sleep(max(0.0, start_at - time.time()))
-    deadline, n = start_at + seconds, 0
-    while time.time() < deadline:
-        body, headers = requests[n % len(requests)]
-        n += 1
+    counts = [0, 0, 0]
+    first = time.time()
+    deadline = time.monotonic() + timeout
+    for line in lines:
+        if time.monotonic() > deadline:
+            break
+        signature, body = line.split(b" ", 1)
         try:
-            connection.request("POST", path, body, headers)
+            connection.request("POST", path, body, {"Content-Type": "application/json",
+                                                    "X-Hub-Signature-256": signature.decode()})
             response = connection.getresponse()
             response.read()
         except OSError:
-            counts["failed"] += 1
+            counts[2] += 1
             connection.close()
             continue
-        counts["ok" if 200 <= response.status < 300 else "rejected" if response.status == 503 else "failed"] += 1
+        counts[0 if 200 <= response.status < 300 else 1 if response.status == 503 else 2] += 1
+    last = time.time()
     connection.close()
-    return counts["ok"], counts["rejected"], counts["failed"]
+    return counts[0], counts[1], counts[2], first, last
 
 
 def pick_generator(name: str | None) -> tuple[str, LoadGenerator]:
     """``wrk`` when installed (or asked for), else the Python clients."""
     if name == "python" or (name is None and shutil.which("wrk") is None):
-        return f"python ({PYTHON_CLIENTS} processes, keep-alive)", python_load
+        return f"python ({PYTHON_CLIENTS} processes, one connection each)", python_load
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed: apt-get install -y wrk, or use --loadgen python")
-    return f"wrk (-t{WRK_THREADS} -c{WRK_CONNECTIONS})", wrk_load
+    return f"wrk (-t{WRK_THREADS} -c{WRK_CONNECTIONS}, bench/post.lua)", wrk_load
 
 
-def drain(url: str, timeout: float = 30.0) -> float:
-    """Seconds until no worker has pending handler jobs: the first of six idle ``/healthz`` answers in a
-    row, as each lands on either worker."""
-    started = time.monotonic()
-    idle_since, idle_answers = started, 0
-    while idle_answers < 6 and time.monotonic() - started < timeout:
-        status, body = http_get(url, "/healthz")
-        if status == 200 and b'"pending":0' in body.replace(b" ", b""):
-            idle_since = idle_since if idle_answers else time.monotonic()
-            idle_answers += 1
-        else:
-            idle_answers = 0
-        time.sleep(0.05)
-    return (idle_since if idle_answers >= 6 else time.monotonic()) - started
+def probe(url: str) -> str:
+    """What the app answers one fresh delivery: for an error message."""
+    delivery = payloads.distinct(1)[0]
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    try:
+        connection.request("POST", delivery.path, delivery.body, delivery.headers)
+        response = connection.getresponse()
+        return f"{response.status} {response.read()[:200].decode(errors='replace').strip()}"
+    except OSError as error:
+        return f"with an error: {error}"
+    finally:
+        connection.close()
 
 
-def handled_events(log: Path) -> int:
-    """Events the helpdesk handlers ran for: its timing middleware logs one line per event."""
-    return sum(1 for line in log.read_text(errors="replace").splitlines() if " took " in line)
+def settle(url: str, timeout: float) -> bool:
+    """True once ``/healthz`` reports ``pending: 0`` three times in a row (each answer may come from
+    another worker); False after ``timeout``."""
+    deadline, zeros = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        try:
+            status, body = http_get(url, "/healthz")
+            zeros = zeros + 1 if status == 200 and json.loads(body).get("pending") == 0 else 0
+        except (OSError, ValueError):
+            zeros = 0
+        if zeros >= 3:
+            return True
+        time.sleep(0.01)
+    return False
 
 
-def log_name(app: str) -> str:
-    """The file name of ``app``'s gunicorn log."""
-    return re.sub(r"\W+", "-", app) + ".log"
+@dataclass
+class Bench:
+    """What one worker count's loads share: the generator, the pool folder, time-outs."""
 
+    generator: LoadGenerator
+    folder: Path
+    timeout: float
+    made: int = 0
 
-def load_once(app: str, url: str, pools: Pools, generator: LoadGenerator, *, seconds: float,
-              warmup: float) -> tuple[Load, float]:
-    """Warm ``app`` up, time one load, and wait for its handler backlog to drain, so that its handlers
-    do not steal the next app's CPU; return the load and the drain time."""
-    handlers_run = app.startswith("full")
-    fresh = handlers_run or app.startswith(CELERY_APP)  # Redis drops a repeated message id as a redelivery
-    if fresh:
-        strangers = app == CELERY_APP
-        warm_pool, pool = pools.fresh(warmup, strangers), pools.fresh(seconds, strangers)
-    else:
-        warm_pool = pool = pools.repeated_preview() if app == PREVIEW_APP else pools.reused()
-    path = PATHS.get(app, PATH)
-    generator(url, path, warm_pool, warmup)
-    load = generator(url, path, pool, seconds)
-    if fresh:
-        warm_pool.unlink()
+    def load(self, app: App, server: Server, count: int, *, runs: RunFiles | None = None,
+             roots: list[int] | None = None, check: Callable[[], None] | None = None) -> Load:
+        """Send ``count`` fresh deliveries to ``server``; for the whole path wait until ``runs`` has a run
+        for every accepted one and ``/healthz`` shows nothing pending; CPU of ``roots`` over it all."""
+        deliveries = payloads.distinct(count)
+        self.made += 1
+        pool = write_pool(self.folder / f"{self.made}.pool", deliveries)
+        roots = roots or server.pids
+        if runs is not None:
+            runs.mark(mid for delivery in deliveries for mid in delivery.mids)
+        cpu = accounting.tree_cpu(roots)
+        try:
+            answered = self.generator(server.url, COUNTER_PATH, pool, count, self.timeout)
+        except NotFinished as error:
+            return Load(app.name, count, Answered(0, 0, count, 0, 0), 0, 0, 0, problem=f"{app.name}: {error}")
+        problem, tally, end, handled = None, None, answered.end, answered.ok
+        if app.whole and runs is not None:
+            problem = self._drain(app, runs, answered.ok, check)
+            if problem is None and not settle(server.url, 10.0):
+                problem = f"{app.name}: /healthz still reported pending work 10 s after the last handler ran"
+            tally = accounting.tally([m for d in deliveries for m in d.mids], runs.mids, accepted=answered.ok)
+            handled = tally.handled
+            end = max(end, runs.last_write)
+            if problem is None and not tally.ok:
+                problem = f"{app.name}: {tally.describe()}"
+        cpu = accounting.tree_cpu(roots) - cpu
         pool.unlink()
-    return load, drain(url) if handlers_run else 0.0
+        for marker in self.folder.glob(f"{pool.name}.*"):
+            marker.unlink()
+        if problem is None and answered.failed:
+            problem = (f"{app.name}: {answered.failed} of {count} answers were neither 2xx nor 503, or failed; "
+                       f"a delivery sent now is answered {probe(server.url)}")
+        return Load(app.name, count, answered, handled, end - answered.start, cpu, tally, problem)
+
+    def _drain(self, app: App, runs: RunFiles, accepted: int, check: Callable[[], None] | None) -> str | None:
+        """Wait until ``accepted`` distinct deliveries of the load have run; give up after ``timeout`` s
+        without a new one."""
+        last, progress = runs.poll(), time.monotonic()
+        while last < accepted:
+            time.sleep(0.01)
+            if check is not None:
+                check()
+            count = runs.poll()
+            if count != last:
+                last, progress = count, time.monotonic()
+            elif time.monotonic() - progress > self.timeout:
+                return (f"{app.name}: handlers ran for {last} of {accepted} accepted deliveries, none more in "
+                        f"{self.timeout:.0f} s")
+        return None
 
 
-def run(*, rounds: int = 5, seconds: float = 2.0, warmup: float = 1.0, loadgen: str | None = None) -> Result:
-    """Serve every app at once; in each round load them one after the other; keep each one's median
-    round, so drift and a neighbour's burst hit every app alike."""
+# -- the run ------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def servers(apps: list[App], workers: int, folder: Path) -> Iterator[dict[str, Server]]:
+    """Every app's gunicorn (one per ``App.server``), started together, stopped at the end."""
+    with ExitStack() as stack:
+        started: dict[str, Server] = {}
+        for app in apps:
+            if app.server not in started:
+                name = re.sub(r"\W+", "-", app.server).strip("-")
+                started[app.server] = Server(app, workers, folder / f"w{workers}-{name}")
+                stack.callback(started[app.server].close)
+        for server in started.values():
+            wait_until_serving(server.url, server.process, server.log)
+        yield started
+
+
+def run(*, rounds: int = 5, seconds: float = 0.6, warmup: int = 300, loadgen: str | None = None,
+        workers: tuple[int, ...] = WORKER_COUNTS, timeout: float = 30.0) -> Result:
+    """For each worker count: serve every app, warm them up, size a load to last about ``seconds`` on
+    the floor, and run ``rounds`` alternating rounds; then the Celery worker phases."""
     name, generator = pick_generator(loadgen)
-    check_graph_is_dead()
-    flush_redis()
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, ExitStack() as servers:
-        folder = Path(tmp)
-        urls = {app: servers.enter_context(serve(module, folder / log_name(app))) for app, module in APPS.items()}
-        pools = Pools(folder, message_stream(), message_stream(people=10**10))
-        loads: dict[str, list[Load]] = {app: [] for app in APPS}
-        drains: dict[str, float] = dict.fromkeys(APPS, 0.0)
-        for _ in range(rounds):
-            for app, url in urls.items():
-                load, drained = load_once(app, url, pools, generator, seconds=seconds, warmup=warmup)
-                loads[app].append(load)
-                drains[app] = max(drains[app], drained)
-                pools.floor_rate = max(pools.floor_rate, loads["floor"][-1].requests / seconds)
-        handled = {app: handled_events(folder / log_name(app)) for app in APPS if app.startswith("full")}
-    return Result(name, [Measured(app, loads[app], drains[app]) for app in APPS], handled)
+    result = Result(name, rounds, {}, {})
+    if not REDIS_URL:
+        result.notes.append("Celery rows skipped: BENCH_REDIS_URL is not set (make bench starts a Redis and sets it)")
+    apps = APPS + ([CELERY_WEB] if REDIS_URL else [])
+    with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
+        for count_of_workers in workers:
+            folder = Path(tmp) / f"w{count_of_workers}"
+            folder.mkdir()
+            bench = Bench(generator, folder, timeout)
+            if REDIS_URL:
+                flush_redis()
+            with servers(apps, count_of_workers, folder) as served:
+                run_workers(bench, result, served, apps, count_of_workers, rounds=rounds, seconds=seconds,
+                            warmup=warmup)
+    return result
+
+
+def run_workers(bench: Bench, result: Result, served: dict[str, Server], apps: list[App], workers: int, *,
+                rounds: int, seconds: float, warmup: int) -> None:
+    """One worker count: warm-ups, the sizing, the rounds, the Celery worker phases."""
+    def measure(app: App, count: int, worker: CeleryWorker | None = None) -> Load:
+        server = served[app.server]
+        roots = server.pids
+        runs = server.runs
+        if app.inbox == "celery":
+            roots = roots + ([worker.process.pid] if worker else []) + ([pid] if (pid := redis_pid()) else [])
+            runs = worker.runs if worker else None
+        load = bench.load(app, server, count, runs=runs if app.whole else None, roots=roots,
+                          check=worker.check if worker else None)
+        if app is CELERY_WEB:
+            flush_redis()  # no worker runs: drop the backlog this load left
+        return load
+
+    table = {app.name: result.measured.setdefault((workers, app.name), Measured(app, workers))
+             for app in apps + (CELERY_WHOLE if REDIS_URL else [])}
+    working = []
+    for app in apps:
+        warm = measure(app, warmup)
+        if warm.problem:
+            table[app.name].loads.append(replace(warm, problem=f"warm-up: {warm.problem}"))
+        else:
+            working.append(app)
+    floor_app = apps[0]
+    if floor_app not in working:
+        raise NotFinished(f"{workers} gunicorn worker(s): the floor did not serve: {table[FLOOR].problems[0]}")
+    sizing = measure(floor_app, max(warmup, 500))
+    count = max(200, int(sizing.rate * seconds)) if sizing.rate else 1000
+    result.count[workers] = count
+    for _ in range(rounds):
+        for app in working:
+            table[app.name].loads.append(measure(app, count))
+    if not REDIS_URL:
+        return
+    for app in CELERY_WHOLE:
+        if CELERY_WEB not in working:
+            table[app.name].loads.append(replace(table[CELERY_WEB.name].loads[0], app=app.name,
+                                                 problem="not run: the Celery web process did not accept the "
+                                                         "warm-up deliveries"))
+            continue
+        worker = CeleryWorker(app.celery, bench.folder / f"celery-{app.celery}")
+        try:
+            warm = measure(app, warmup, worker)  # also waits for the worker to boot
+            if warm.problem:
+                table[app.name].loads.append(replace(warm, problem=f"warm-up: {warm.problem}"))
+                continue
+            for _ in range(rounds):
+                table[floor_app.name].loads.append(measure(floor_app, count))
+                table[app.name].loads.append(measure(app, count, worker))
+        except NotFinished as error:
+            table[app.name].loads.append(Load(app.name, 0, Answered(0, 0, 0, 0, 0), 0, 0, 0,
+                                              problem=f"{app.name}: {error}"))
+        finally:
+            worker.close()
+            flush_redis()
 
 
 def report(result: Result) -> str:
-    """Each app's median rate and its ratio to the floor's, and whatever makes the figures doubtful."""
-    lines = [f"HTTP under gunicorn {' '.join(GUNICORN_SETTINGS)}; load: {result.generator}; "
-             f"median of {len(result.runs[0].loads)} rounds",
-             f"{'app':<23} {'answers':>8} {'503':>6} {'failed':>6} {'accepted/s':>10} {'spread':>6} {'of floor':>8} "
-             f"{'cost':>6} {'drain s':>7}"]
-    for run in result.runs:
-        load, share = run.load, run.load.rate / result.floor.rate
-        lines.append(f"{run.app:<23} {load.requests:>8} {load.rejected:>6} {load.failed:>6} {load.rate:>10.0f} "
-                     f"{run.spread:>6.0%} {share:>8.2f} {1 / share:>5.2f}x {run.drain_seconds:>7.1f}")
-    handled = ", ".join(f"{app} {count}" for app, count in result.handled.items())
-    lines.append(f"events the handlers ran for, warm-ups included: {handled}")
-    lines.append("503 = handler queue full (back-pressure); accepted/s = 2xx answers per second; spread = "
-                 "(max - min) / median over the rounds; drain = longest wait after a load until no job was pending")
-    filling = [run.app for run in result.runs if run.drain_seconds > 0.25 * run.load.seconds and not run.load.rejected]
-    if filling:
-        lines.append(f"note: {', '.join(filling)}: the handler queue was still filling (long drain, no 503): "
-                     "accepted/s overstates what the handlers kept up with; load longer or harder (wrk)")
-    if any(load.failed for run in result.runs for load in run.loads):
-        lines.append("note: some answers failed or were neither 2xx nor 503: the figures are not comparable")
+    """Per worker count: each app's median rate, its ratio to the floor's and the HMAC receiver's, CPU."""
+    lines = [f"gunicorn --worker-class sync --workers 1|2; load: {result.generator}; median of {result.rounds} "
+             "rounds; each load sends every delivery once",
+             "rate: request path = 2xx answers/s, first request to last answer; whole path = deliveries handled/s, "
+             "first request until the last handler ran"]
+    for workers in sorted(result.count):
+        floor, peer = result.floor(workers), result.peer(workers)
+        lines.append(f"-- {workers} gunicorn worker{'s' if workers > 1 else ''}, {result.count[workers]} deliveries "
+                     "a load --")
+        lines.append(f"{'app':<38} {'rate/s':>7} {'spread':>6} {'floor':>6} {'hmac':>5} {'CPU µs/ev':>9} "
+                     f"{'CPU/floor':>9} {'503':>5}  target")
+        for (count_of_workers, _), one in result.measured.items():
+            if count_of_workers != workers:
+                continue
+            if not one.valid:
+                lines.append(f"{one.app.name:<38} not measured: {one.problems[0] if one.problems else 'no load'}")
+                continue
+            share = one.rate / floor.rate
+            rejected = sum(load.answered.rejected for load in one.valid)
+            lines.append(f"{one.app.name:<38} {one.rate:>7.0f} {one.spread:>6.0%} {share:>6.2f} "
+                         f"{one.rate / peer.rate:>5.2f} {one.cpu_us:>9.0f} {one.cpu_us / floor.cpu_us:>8.2f}x "
+                         f"{rejected:>5}  {verdict(share, one.target)}")
+    problems = [problem for one in result.measured.values() if one.valid for problem in one.problems]
+    if problems:
+        lines.append(f"loads left out of the medians ({len(problems)}): " + "; ".join(problems[:4]))
+    counted = [load for one in result.measured.values() if one.app.whole for load in one.loads
+               if load.tally is not None]
+    if counted:
+        good = sum(load.tally.ok for load in counted)
+        lines.append(f"exactly once: {good} of {len(counted)} whole-path loads had each accepted delivery run "
+                     "exactly once" + ("" if good == len(counted) else " (see the loads left out)"))
+    noisy = [one for one in result.measured.values() if one.valid and one.spread > 0.3]
+    if noisy:
+        lines.append(f"note: {len(noisy)} rows' rates spread over 30 % between rounds (the most "
+                     f"{max(one.spread for one in noisy):.0%}): something else was using the CPUs; the CPU/floor "
+                     "column, which does not depend on the share of the CPUs the servers got, is steadier")
+    lines.append("CPU = utime+stime of the gunicorn master and workers (for Celery also the worker's processes and "
+                 "Redis), children included, over the load and its drain; the load generator's is not counted")
+    lines += result.notes
     return "\n".join(lines)
+
+
+def verdict(share: float, target: float | None) -> str:
+    """``>= 0.75: within`` (or UNDER) when a target applies, else ``-``."""
+    if target is None:
+        return "-"
+    return f">= {target}: {'within' if share >= target else 'UNDER'}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--loadgen", choices=("wrk", "python"), help="default: wrk when installed")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=2.0, help="timed load per app and round")
-    parser.add_argument("--warmup", type=float, default=1.0, help="untimed load before each timed one")
+    parser.add_argument("--seconds", type=float, default=0.6, help="a load lasts about this long on the floor")
+    parser.add_argument("--workers", type=int, nargs="+", default=list(WORKER_COUNTS))
     options = parser.parse_args()
-    print(report(run(rounds=options.rounds, seconds=options.seconds, warmup=options.warmup, loadgen=options.loadgen)))
+    print(report(run(rounds=options.rounds, seconds=options.seconds, loadgen=options.loadgen,
+                     workers=tuple(options.workers))))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,5 @@
+"""The counting bench bot (defined in ``bench/counting_bot.py``), for ``find_bots``."""
+
+from bench.counting_bot import bot
+
+__all__ = ["bot"]
