@@ -16,7 +16,7 @@ The figures are printed, never asserted: a benchmark informs, tests decide. The 
 not 0 only when a section could not be measured at all. Takes about four minutes (``--quick``:
 under one).
 
-Usage: ``.venv/bin/python bench/run.py [--loadgen wrk|python] [--rounds 5] [--seconds 0.6] [--quick]``.
+Usage: ``.venv/bin/python bench/run.py [--loadgen wrk|python] [--rounds 5] [--seconds 1] [--quick]``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Benchmarks: ratios against a bare Flask endpoint.")
     parser.add_argument("--loadgen", choices=("wrk", "python"), help="HTTP load generator (default: wrk if installed)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of loads under gunicorn")
-    parser.add_argument("--seconds", type=float, default=0.6, help="a load under gunicorn lasts about this long on "
+    parser.add_argument("--seconds", type=float, default=1.0, help="a load under gunicorn lasts about this long on "
                         "the floor (slower apps take longer: same deliveries)")
     parser.add_argument("--quick", action="store_true", help="one short round of everything, for a smoke run")
     return parser.parse_args()

@@ -27,7 +27,7 @@ round counts. Every wait has a time-out, and an error names what did not finish.
 (The module is not called ``http.py``: ``python bench/run.py`` puts ``bench/`` first on
 ``sys.path``, where that name would hide the standard library's ``http``.)
 
-Run alone: ``.venv/bin/python -m bench.throughput [--loadgen wrk|python] [--rounds 5] [--seconds 0.6]``.
+Run alone: ``.venv/bin/python -m bench.throughput [--loadgen wrk|python] [--rounds 5] [--seconds 1]``.
 """
 
 from __future__ import annotations
@@ -535,7 +535,7 @@ def servers(apps: list[App], workers: int, folder: Path) -> Iterator[dict[str, S
         yield started
 
 
-def run(*, rounds: int = 5, seconds: float = 0.6, warmup: int = 300, loadgen: str | None = None,
+def run(*, rounds: int = 5, seconds: float = 1.0, warmup: int = 300, loadgen: str | None = None,
         workers: tuple[int, ...] = WORKER_COUNTS, timeout: float = 30.0) -> Result:
     """For each worker count: serve every app, warm them up, size a load to last about ``seconds`` on
     the floor, and run ``rounds`` alternating rounds; then the Celery worker phases."""
@@ -670,7 +670,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--loadgen", choices=("wrk", "python"), help="default: wrk when installed")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=0.6, help="a load lasts about this long on the floor")
+    parser.add_argument("--seconds", type=float, default=1.0, help="a load lasts about this long on the floor")
     parser.add_argument("--workers", type=int, nargs="+", default=list(WORKER_COUNTS))
     options = parser.parse_args()
     print(report(run(rounds=options.rounds, seconds=options.seconds, loadgen=options.loadgen,
