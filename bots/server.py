@@ -26,7 +26,7 @@ from .dedupe import MemoryDedupe
 from .dispatch import Dispatcher
 from .executor import Executor, ThreadPoolExecutor
 from .inbox import Inbox, MemoryInbox, SQLiteInbox, SQLiteJournal
-from .inbox.redis_store import redis_client
+from .inbox.redis_journal import redis_client
 from .receiver import Receiver
 from .runtime import BotRuntime
 from .stats import CallStats, RedisCallStats

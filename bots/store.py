@@ -30,7 +30,20 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self.connection().executescript(SCHEMA)
+        self.create(SCHEMA)
+
+    def create(self, schema: str, timeout: float = 30.0) -> None:
+        """Create tables (``CREATE ... IF NOT EXISTS``), waiting while another process holds the write lock:
+        gunicorn's workers open the file side by side."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.connection().executescript(schema)
+                return
+            except sqlite3.OperationalError as error:
+                if ("locked" not in str(error) and "busy" not in str(error)) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.01)
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection."""
@@ -39,6 +52,7 @@ class Store:
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             _wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=0")  # BEGIN IMMEDIATE waits in _begin; reads never wait in WAL mode
             self._local.db = db
         return db
 
@@ -46,13 +60,29 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
         db = self.connection()
-        db.execute("BEGIN IMMEDIATE")
+        begin(db)
         try:
             yield db
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+
+def begin(db: sqlite3.Connection, timeout: float = 30.0) -> None:
+    """``BEGIN IMMEDIATE``, waiting for another writer in steps of a fraction of a millisecond. SQLite's own busy
+    handler sleeps 1, 2, 5, 10 ... ms, so two processes whose transactions take a millisecond each would spend
+    most of their time asleep; these short steps cost little CPU and keep them working."""
+    deadline, pause = time.monotonic() + timeout, 0.0002
+    while True:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
+            if ("locked" not in str(error) and "busy" not in str(error)) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.005)
 
 
 def _wal(db: sqlite3.Connection, tries: int = 50) -> None:

@@ -37,7 +37,7 @@ from .upgrade import upgrade
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox_events (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a process keeps promoted items by id
     bot TEXT NOT NULL,
     conversation TEXT NOT NULL,
     body BLOB NOT NULL,
@@ -129,7 +129,7 @@ class SQLiteJournal:
         self.dedupe_ttl = dedupe_ttl
         self.lease_seconds = lease_seconds
         self.clock = clock
-        self.store.connection().executescript(SCHEMA)
+        self.store.create(SCHEMA)
         self.arrivals = Arrivals(self.store.path.parent / "arrivals")
         upgrade(self.store.connection(), self.arrivals.folder, clock())
         self._promoting = threading.Lock()
@@ -339,7 +339,8 @@ class SQLiteJournal:
             values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(fresh))
             last = db.execute(f"INSERT INTO inbox_events (bot, conversation, body, part, available_at, received_at) "
                               f"VALUES {values}", [v for bot, item, received, body, part in fresh for v in (
-                                  bot, storable(_conversation(item)), body, part, received, received)]).lastrowid
+                                  bot, storable(f"{bot}:{_conversation(item)}"),  # a conversation is per bot
+                                  body, part, received, received)]).lastrowid
             first = last - len(fresh) + 1
             self._fresh.update((first + n, entry[1]) for n, entry in enumerate(fresh))
             added += len(fresh)

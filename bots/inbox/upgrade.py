@@ -15,6 +15,7 @@ import logging
 import sqlite3
 from pathlib import Path
 
+from ..store import begin
 from .journal import digest
 
 logger = logging.getLogger("bots")
@@ -30,7 +31,7 @@ def upgrade(db: sqlite3.Connection, arrivals: Path, now: float) -> int:
     """Move an earlier version's events, keys, outbox and arrivals into the current tables; returns how many
     events and messages were carried over."""
     moved = 0
-    db.execute("BEGIN IMMEDIATE")
+    begin(db)
     try:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "events" in tables:
