@@ -78,9 +78,13 @@ class Arrivals:
         with self._lock:
             if self._pid != os.getpid() or self._size >= self.segment_bytes:
                 self._open()
-            written = os.write(self._fd, record)
-            while written < len(record):
-                written += os.write(self._fd, record[written:])
+            try:
+                written = os.write(self._fd, record)
+                while written < len(record):
+                    written += os.write(self._fd, record[written:])
+            except OSError:
+                self._size = self.segment_bytes  # part of it may be written: go on in a new log, past these bytes
+                raise
             self._size += len(record)
             if parsed is not None:
                 if len(self.parsed) >= PARSED_MAX:
@@ -94,6 +98,7 @@ class Arrivals:
     def _open(self) -> None:
         if self._fd >= 0 and self._pid == os.getpid():
             os.close(self._fd)
+            self._fd = -1  # never closed twice, should the next open fail
             self._segment += 1
         elif self._pid != os.getpid():
             self._segment = 0
