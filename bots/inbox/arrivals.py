@@ -27,7 +27,7 @@ from pathlib import Path
 
 HEADER = struct.Struct(">IId")
 SEGMENT_BYTES = 16 * 1024 * 1024
-PARSED_MAX = 50_000  # records whose items are kept in memory until read back
+PARSED_MAX = 5_000  # records whose items are kept in memory until read back
 CHUNK_BYTES = 1024 * 1024  # read at a time; a longer record is read whole
 RUN = uuid.uuid4().hex[:8]
 
@@ -74,7 +74,7 @@ class Arrivals:
         """Write one delivery: in the kernel, safe from a crash of this process, when this returns. ``parsed``
         (its items) is kept in memory by where the record ends, so a worker of this process need not parse it again."""
         payload = bot.encode() + b"\n" + body
-        record = HEADER.pack(len(payload), zlib.crc32(payload), received_at or time.time()) + payload
+        record = HEADER.pack(len(payload), zlib.crc32(payload), time.time() if received_at is None else received_at) + payload
         with self._lock:
             if self._pid != os.getpid() or self._size >= self.segment_bytes:
                 self._open()
@@ -90,6 +90,16 @@ class Arrivals:
                 if len(self.parsed) >= PARSED_MAX:
                     self.parsed.clear()
                 self.parsed[(self._fd_name, self._size)] = parsed
+
+    def forget_parsed(self, log: str, offset: int) -> None:
+        """Drop the kept items of ``log``'s records that end at or before ``offset``: someone has read them back."""
+        done = []
+        for key in self.parsed:  # in the order they were written: stop at the first not yet read back
+            if key[0] == log and key[1] > offset:
+                break
+            done.append(key)
+        for key in done:
+            del self.parsed[key]
 
     def current(self) -> Path | None:
         """The log this process writes to, if it has written any."""
@@ -156,7 +166,7 @@ def finished(path: Path, files: list[Path]) -> bool:
     name = writer(path)
     if name is None:
         return False
-    host, pid, run, segment = name
+    host, pid, _, segment = name
     if any((other := writer(file)) is not None and other[:3] == name[:3] and other[3] > segment for file in files):
         return True
     return host == socket.gethostname() and not alive(pid)

@@ -100,8 +100,8 @@ class Journal(Protocol):
     def sent(self, messages: Sequence[TakenMessage]) -> None:
         """Every effect of these messages reached Graph: forget them."""
 
-    def renew(self, job: Taken | TakenMessage) -> bool:
-        """Extend the job's lease by a lease period; False if it was lost."""
+    def renew(self, jobs: Sequence[Taken | TakenMessage]) -> bool:
+        """Extend the leases of ``jobs`` by a lease period; False if any was lost."""
 
 
 def storable(text: str) -> str:

@@ -10,6 +10,7 @@ each event at once and a busy one pays one transaction for many events.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -106,10 +107,15 @@ class SQLiteInbox:
         if time.monotonic() >= self._next_purge:
             self._next_purge = time.monotonic() + PURGE_EVERY
             self.journal.purge_dedupe()
-        return self.journal.take(self.owner, self._events())
+        return self.journal.take(self._owner(), self._events())
 
     def _take_messages(self) -> list[TakenMessage]:
-        return self.journal.take_messages(self.owner, self._messages())
+        return self.journal.take_messages(self._owner(), self._messages())
+
+    def _owner(self) -> str:
+        """This thread's lease owner: the process's name (so its leases are freed when it dies) and the thread's,
+        so a thread whose lease ran out never commits over another thread of its process that took the job."""
+        return f"{self.owner}:{threading.current_thread().name}"
 
     def _handle(self, jobs: Sequence[Taken]) -> None:
         started = time.perf_counter()

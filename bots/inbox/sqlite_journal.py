@@ -56,7 +56,7 @@ CREATE INDEX IF NOT EXISTS inbox_events_pending ON inbox_events (id) WHERE dead 
 CREATE INDEX IF NOT EXISTS inbox_events_line ON inbox_events (conversation, id) WHERE dead = 0 AND in_line = 1;
 CREATE INDEX IF NOT EXISTS inbox_events_leased ON inbox_events (conversation) WHERE lease_owner IS NOT NULL;
 CREATE TABLE IF NOT EXISTS inbox_messages (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a stale sender's delete cannot hit a newer message
     key TEXT NOT NULL,
     bot TEXT NOT NULL,
     conversation TEXT NOT NULL,
@@ -115,7 +115,7 @@ ORDER BY id LIMIT :limit
 
 TABLES = {"event": "inbox_events", "message": "inbox_messages"}
 _COMPACT = json.JSONEncoder(separators=(",", ":")).encode
-FRESH_MAX = 20_000  # promoted items kept in memory until taken; past this they are read back
+FRESH_MAX = 5_000  # promoted items kept in memory until taken; past this they are read back
 CLEANUP_EVERY = 5.0  # seconds between looks for logs that are read to their end
 PURGE_CHUNK = 5000  # dedupe digests dropped per statement, so a purge never holds the write lock for long
 
@@ -308,8 +308,9 @@ class SQLiteJournal:
                 return purged
 
     def _promote(self, db: sqlite3.Connection, now: float, limit: int = 500) -> int:
-        """Move records from every process's log into the events table, in each log's order, skipping
-        redeliveries, and commit how far each log was read with them; returns how many events are new."""
+        """Move up to ``limit`` records of each process's log into the events table in the order they arrived
+        (across logs too), skipping redeliveries, and commit how far each log was read with them; returns
+        how many events are new."""
         items: list[tuple[str, Item, float, bytes, int]] = []
         for path, offset in self._logs_to_read(db):
             for record in logs.read(path, offset, limit):
@@ -317,11 +318,10 @@ class SQLiteJournal:
                     offset = self._torn(db, path, record, now)
                     break
                 items += self._items(db, path, record, now)
-                offset, limit = record.end, limit - 1
+                offset = record.end
             db.execute("INSERT INTO inbox_arrivals (log, offset) VALUES (?, ?) ON CONFLICT (log) DO UPDATE SET "
                        "offset = excluded.offset", (path.name, offset))
-            if limit <= 0:
-                break
+        items.sort(key=lambda entry: entry[2])
         return self._insert(db, items)
 
     def _insert(self, db: sqlite3.Connection, items: list[tuple[str, Item, float, bytes, int]]) -> int:
@@ -373,6 +373,9 @@ class SQLiteJournal:
     def _logs_to_read(self, db: sqlite3.Connection) -> list[tuple[Path, int]]:
         """The logs with bytes past their committed offset, with that offset."""
         read = dict(db.execute("SELECT log, offset FROM inbox_arrivals"))
+        own = self.arrivals.current()
+        if own is not None:
+            self.arrivals.forget_parsed(own.name, read.get(own.name, 0))
         found = []
         for path in self.arrivals.files():
             try:
