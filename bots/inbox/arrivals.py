@@ -74,7 +74,8 @@ class Arrivals:
         """Write one delivery: in the kernel, safe from a crash of this process, when this returns. ``parsed``
         (its items) is kept in memory by where the record ends, so a worker of this process need not parse it again."""
         payload = bot.encode() + b"\n" + body
-        record = HEADER.pack(len(payload), zlib.crc32(payload), time.time() if received_at is None else received_at) + payload
+        at = time.time() if received_at is None else received_at
+        record = HEADER.pack(len(payload), zlib.crc32(payload), at) + payload
         with self._lock:
             if self._pid != os.getpid() or self._size >= self.segment_bytes:
                 self._open()

@@ -34,7 +34,8 @@ class Runner:
     """Runs events and delivers messages for the bots one deployment serves, over ``journal``."""
 
     def __init__(self, journal: Journal, dispatcher: Dispatcher, runtimes: Mapping[str, BotRuntime],
-                 retries: RetryPolicy, *, strict: bool = False, on_effects: Callable[[int], None] | None = None) -> None:
+                 retries: RetryPolicy, *, strict: bool = False,
+                 on_effects: Callable[[int], None] | None = None) -> None:
         self.journal = journal
         self.dispatcher = dispatcher
         self.runtimes = runtimes
