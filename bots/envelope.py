@@ -15,7 +15,7 @@ from typing import NamedTuple
 from marshmallow import Schema, ValidationError
 
 from . import events as ev
-from . import notices
+from . import notices, usual
 from . import schemas as sc
 from .errors import WebhookError
 
@@ -145,16 +145,46 @@ def _ref_id(ref: object) -> str | None:
 
 
 def load_event(item: Item) -> ev.Event:
-    """The typed event for ``item``; 400-style :class:`WebhookError` naming the field when malformed."""
+    """The typed event for ``item``; 400-style :class:`WebhookError` naming the field when malformed.
+
+    An item in its usual form (:mod:`bots.usual`) is typed straight from its data, without
+    marshmallow, which is the largest cost of handling an event; any other item goes through the
+    schemas (:func:`load_event_by_schema`), which stay the contract and name what is wrong.
+    """
+    event = _usual_event(item)
+    return event if event is not None else load_event_by_schema(item)
+
+
+def load_event_by_schema(item: Item) -> ev.Event:
+    """The typed event for ``item`` through the schemas alone: what :func:`load_event` must give."""
     entry = {"id": item.entry_id, "time": item.time}
     if item.kind == "messaging":
         return messaging_event(item.object, entry, item.data, item.path)
     return change_event(item.object, entry, item.data, item.path)
 
 
+def _usual_event(item: Item) -> ev.Event | None:
+    """The typed event for ``item`` when it is in its usual form, built from its data; else None."""
+    topic, entry, data = item.object, {"id": item.entry_id, "time": item.time}, item.data
+    if item.kind == "messaging":
+        return _messaging(topic, entry, data, data) if usual.fits(data, usual.MESSAGING) else None
+    if not usual.fits(data, usual.CHANGE):
+        return None
+    known = _CHANGES.get((topic, data["field"]))
+    if known is None:
+        return _unknown_change(topic, entry, data)
+    schema, build = known
+    value = usual.load(data["value"], usual.SHAPES[type(schema)])
+    return build(value, _common(topic, entry, data, value)) if value is not None else None
+
+
 def messaging_event(topic: str, entry: dict, item: dict, path: str = "") -> ev.MessagingEvent:
-    """One ``messaging`` item as a typed event."""
-    data = _load(_MESSAGING, item, path)
+    """One ``messaging`` item as a typed event, through the schema."""
+    return _messaging(topic, entry, item, _load(_MESSAGING, item, path))
+
+
+def _messaging(topic: str, entry: dict, item: dict, data: dict) -> ev.MessagingEvent:
+    """The event for ``messaging`` ``item`` from ``data``, the item as loaded (or as it is, when usual)."""
     sender = data["sender"]
     common = {
         "object": topic,
@@ -165,7 +195,7 @@ def messaging_event(topic: str, entry: dict, item: dict, path: str = "") -> ev.M
         "sender_id": sender["id"],
         "recipient_id": (data.get("recipient") or {}).get("id"),
         "thread_id": (data.get("thread") or {}).get("id"),
-        "timestamp": data.get("timestamp"),
+        "timestamp": _float(data.get("timestamp")),
     }
     if (message := data.get("message")) is not None:
         return _message(message, common)
@@ -174,9 +204,9 @@ def messaging_event(topic: str, entry: dict, item: dict, path: str = "") -> ev.M
                            title=postback.get("title"), payload=postback.get("payload"), **common)
     if (delivery := data.get("delivery")) is not None:
         return ev.Delivery(field="message_deliveries", mids=delivery.get("mids") or [],
-                           watermark=delivery.get("watermark"), **common)
+                           watermark=_float(delivery.get("watermark")), **common)
     if (read := data.get("read")) is not None:
-        return ev.Read(field="message_reads", watermark=read.get("watermark"), **common)
+        return ev.Read(field="message_reads", watermark=_float(read.get("watermark")), **common)
     extras = [key for key in item if key not in _MESSAGING.fields]
     other = next((key for key in extras if key in MESSAGING_KINDS), None) or \
         next((key for key in extras if isinstance(item[key], dict)), "messaging")
@@ -184,23 +214,33 @@ def messaging_event(topic: str, entry: dict, item: dict, path: str = "") -> ev.M
     return ev.MessagingEvent(field=other, **common)
 
 
+def _float(number: float | None) -> float | None:
+    """``number`` as ``fields.Float`` loads it: usual items keep their ints, the schema makes floats."""
+    return None if number is None else float(number)
+
+
 def change_event(topic: str, entry: dict, change: dict, path: str = "") -> ev.Change:
-    """One ``changes`` item as a typed event; unknown topics and fields become a plain ``Change``."""
-    if topic == "link" and _usual_link(change):
-        return _link(change["value"], _common(topic, entry, change, change["value"]))
+    """One ``changes`` item as a typed event, through the schemas; unknown topics and fields become a plain
+    ``Change``."""
     data = _load(_CHANGE, change, path)
     name, value = data["field"], data["value"]
     known = _CHANGES.get((topic, name))
     if known is None:
-        _report_unknown(topic, name)
-        return ev.Change(object=topic, field=name, raw=change, entry_id=entry.get("id"), time=entry.get("time"),
-                         value=value if isinstance(value, dict) else {"value": value},
-                         verb=value.get("verb") if isinstance(value, dict) else None)
+        return _unknown_change(topic, entry, change)
     schema, build = known
     if not isinstance(value, dict):
         raise WebhookError(400, f"{name} value must be a JSON object", f"{path}.value")
     loaded = _load(schema, value, f"{path}.value")
     return build(loaded, _common(topic, entry, change, loaded))
+
+
+def _unknown_change(topic: str, entry: dict, change: dict) -> ev.Change:
+    """A change of a topic or field this version does not type, as a plain ``Change`` (logged once)."""
+    name, value = change["field"], change["value"]
+    _report_unknown(topic, name)
+    return ev.Change(object=topic, field=name, raw=change, entry_id=entry.get("id"), time=entry.get("time"),
+                     value=value if isinstance(value, dict) else {"value": value},
+                     verb=value.get("verb") if isinstance(value, dict) else None)
 
 
 def _common(topic: str, entry: dict, change: dict, loaded: dict) -> dict:
@@ -215,26 +255,6 @@ def _common(topic: str, entry: dict, change: dict, loaded: dict) -> dict:
         "verb": loaded.get("verb"),
         "community_id": (loaded.get("community") or {}).get("id"),
     }
-
-
-def _usual_link(change: dict) -> bool:
-    """True when ``change`` is a ``link`` request in its usual form, which the schemas would load unchanged.
-
-    A shortcut for the preview answer, whose time Workplace waits on: a link given as a string, ids
-    as non-empty strings. Anything else (a numeric id, a missing user, no link on a preview) goes
-    through the schemas, which stay the contract and name what is wrong.
-    """
-    field, value = change.get("field"), change.get("value")
-    if field not in ("preview", "collection") or type(value) is not dict:
-        return False
-    link, user, community = value.get("link"), value.get("user"), value.get("community")
-    return (type(link) is str or (link is None and field == "collection")) and _usual_ref(user) \
-        and (community is None or _usual_ref(community))
-
-
-def _usual_ref(ref: object) -> bool:
-    """A ``{"id": "..."}`` reference with a non-empty string id."""
-    return type(ref) is dict and type(ref.get("id")) is str and ref["id"] != ""
 
 
 def _message(message: dict, common: dict) -> ev.Message:
