@@ -27,7 +27,8 @@ from pathlib import Path
 
 HEADER = struct.Struct(">IId")
 SEGMENT_BYTES = 16 * 1024 * 1024
-PARSED_MAX = 5_000  # records whose items are kept in memory until read back
+PARSED_MAX = 5_000
+LIST_EVERY = 0.2  # seconds between listings of the log folder  # records whose items are kept in memory until read back
 CHUNK_BYTES = 1024 * 1024  # read at a time; a longer record is read whole
 RUN = uuid.uuid4().hex[:8]
 
@@ -64,6 +65,8 @@ class Arrivals:
         self._fd_name = ""
         #: Items of this process's records not yet read back, by (log name, offset where the record ends).
         self.parsed: dict[tuple[str, int], object] = {}
+        self._listed: list[Path] = []
+        self._listed_at = -LIST_EVERY
 
     @property
     def path(self) -> Path:
@@ -118,9 +121,17 @@ class Arrivals:
         self._fd_name = self.path.name
         self._size = os.fstat(self._fd).st_size
 
-    def files(self) -> list[Path]:
-        """Every process's logs, oldest segment of each writer first."""
-        return sorted(self.folder.glob("*.log"))
+    def files(self, fresh: bool = False) -> list[Path]:
+        """Every process's logs, oldest segment of each writer first; the folder is listed at most every
+        ``LIST_EVERY`` seconds unless ``fresh`` (a new process's log is found that much later), this process's own
+        log always."""
+        now = time.monotonic()
+        if fresh or now >= self._listed_at + LIST_EVERY:
+            self._listed, self._listed_at = sorted(self.folder.glob("*.log")), now
+        own = self.current()
+        if own is None or own in self._listed:
+            return self._listed
+        return sorted([*self._listed, own])
 
 
 def read(path: Path, offset: int, limit: int, chunk: int = CHUNK_BYTES) -> Iterator[Record | Torn]:

@@ -148,6 +148,8 @@ class SQLiteJournal:
             if len(self._fresh) > FRESH_MAX:
                 self._fresh.clear()
             now = self.clock()
+            if self._nothing_waits(now):
+                return []
             with self.store.transaction() as db:
                 self._promote(db, now)
                 rows = db.execute(_TAKE_EVENTS, {"now": now, "limit": limit * 2}).fetchall()
@@ -158,6 +160,15 @@ class SQLiteJournal:
                 self._remove_read_logs()
             return [Taken(id, bot, conversation, "", attempts + 1, owner, item=self._item(id, body, part))
                     for id, bot, conversation, body, part, attempts in rows]
+
+    def _nothing_waits(self, now: float) -> bool:
+        """True when no log has unread records and no event is due: a look that writes nothing, so a thread
+        that wakes to find its work taken costs a read instead of a write transaction."""
+        db = self.store.connection()
+        if self._logs_to_read(db):
+            return False
+        return db.execute("SELECT 1 FROM inbox_events WHERE dead = 0 AND available_at <= ? AND lease_until <= ? "
+                          "LIMIT 1", (now, now)).fetchone() is None
 
     def promote(self) -> int:
         """Move arrivals into the events table without taking any; returns how many events were new."""
@@ -185,16 +196,17 @@ class SQLiteJournal:
         with self.store.transaction() as db:
             ended = _delete_leased(db, [done.job for done in finished])
             kept = [done for done in finished if done.job.id in ended]
-            db.executemany("INSERT INTO inbox_messages (key, bot, conversation, effects, available_at, created_at) "
-                           "VALUES (?, ?, ?, ?, ?, ?)",
-                           [(f"{done.job.bot}:{done.job.id}:{os.urandom(6).hex()}", done.job.bot,
-                             done.job.conversation, _COMPACT([effect.to_dict() for effect in done.effects]), now, now)
-                            for done in kept if done.effects])
-            db.executemany("INSERT INTO state (bot, conversation, data, updated_at) VALUES (?, ?, ?, ?) "
-                           "ON CONFLICT (bot, conversation) DO UPDATE SET data = excluded.data, "
-                           "updated_at = excluded.updated_at",
-                           [(done.job.bot, done.job.conversation, done.state, now)
-                            for done in kept if done.state is not None])
+            messages = [(f"{done.job.bot}:{done.job.id}:{os.urandom(6).hex()}", done.job.bot, done.job.conversation,
+                         _COMPACT([effect.to_dict() for effect in done.effects]), now, now)
+                        for done in kept if done.effects]
+            states = [(done.job.bot, done.job.conversation, done.state, now) for done in kept if done.state is not None]
+            if messages:
+                db.executemany("INSERT INTO inbox_messages (key, bot, conversation, effects, available_at, "
+                               "created_at) VALUES (?, ?, ?, ?, ?, ?)", messages)
+            if states:
+                db.executemany("INSERT INTO state (bot, conversation, data, updated_at) VALUES (?, ?, ?, ?) "
+                               "ON CONFLICT (bot, conversation) DO UPDATE SET data = excluded.data, "
+                               "updated_at = excluded.updated_at", states)
         return [done.job.id in ended for done in finished]
 
     def take_messages(self, owner: str, limit: int = 1) -> list[TakenMessage]:
@@ -400,11 +412,13 @@ class SQLiteJournal:
     def _remove_read_logs(self) -> None:
         """Delete logs read to their end whose writer will not write again, then forget their offsets."""
         db = self.store.connection()
-        files = self.arrivals.files()
+        files = self.arrivals.files(fresh=True)
         done = [path for path, offset in ((p, _offset(db, p)) for p in files if logs.finished(p, files))
                 if offset is not None and offset >= _size(path)]
         for path in done:
             path.unlink(missing_ok=True)
+        if done:
+            self.arrivals.files(fresh=True)
         if done:
             with self.store.transaction() as db:
                 db.executemany("DELETE FROM inbox_arrivals WHERE log = ?", [(path.name,) for path in done])
