@@ -124,7 +124,7 @@ def test_redis_call_stats_count_the_same_week_across_processes(redis_url):
 
 
 def test_redis_call_stats_never_break_a_graph_call_when_redis_is_away():
-    from bots.inbox.redis_store import redis_client
+    from bots.inbox.redis_journal import redis_client
     from bots.stats import RedisCallStats
 
     stats = RedisCallStats(redis_client("redis://127.0.0.1:1/0"))

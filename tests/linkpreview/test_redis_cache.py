@@ -6,7 +6,7 @@ import time
 
 import redis
 
-from bots.inbox.redis_store import redis_client
+from bots.inbox.redis_journal import redis_client
 from linkpreview.cache import PreviewCache, RedisPreviewCache, cache_key
 
 ITEM = {"link": "https://docs.example.com/a", "title": "A page", "privacy": "organization"}
