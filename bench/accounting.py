@@ -3,7 +3,8 @@
 - :func:`tally` compares the mids sent with the mids the counting bot recorded: every accepted
   delivery must have run exactly once; it names the missing, the duplicated and the unknown ones.
 - :class:`RunFiles` reads the per-process run files the counting bot writes under gunicorn and
-  Celery (``BENCH_RUNS_DIR``), incrementally, and tells when the last one was written.
+  Celery (``BENCH_RUNS_DIR``), incrementally: each run's mid and, when its line carries one, the
+  wall-clock time it ran; and tells when the last one was written.
 - :func:`tree_cpu` sums user and system CPU (``utime + stime + cutime + cstime`` from
   ``/proc/<pid>/stat``) of processes and all their descendants: the master, its workers, their
   children, and the children already reaped (in the parent's ``cutime``), so a difference of two
@@ -78,7 +79,8 @@ def tally(sent: Iterable[str], ran: Iterable[str], *, accepted: int | None = Non
 
 
 class RunFiles:
-    """The ``<pid>.runs`` files under ``folder``: the mids recorded since :meth:`mark`."""
+    """The ``<pid>.runs`` files under ``folder``: the mids recorded since :meth:`mark`, and in :attr:`times`
+    (same order) when each ran. A line is ``<mid> <time.time()>``, or only ``<mid>`` (then the time is NaN)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -86,6 +88,7 @@ class RunFiles:
         self._offsets: dict[Path, int] = {}
         self._partial: dict[Path, bytes] = {}
         self.mids: list[str] = []
+        self.times: list[float] = []  # wall-clock time of each run in mids, NaN when its line has none
         self.last_write = 0.0  # wall-clock time of the latest write since mark (file mtime)
         self._wanted: set[str] | None = None
         self._seen: set[str] = set()
@@ -95,6 +98,7 @@ class RunFiles:
         how many distinct ones of those mids ran (repeats and strays do not make a load look done)."""
         self.poll()
         self.mids = []
+        self.times = []
         self.last_write = 0.0
         self._wanted = set(wanted) if wanted is not None else None
         self._seen = set()
@@ -126,8 +130,23 @@ class RunFiles:
             lines = data.split(b"\n")
             if lines[-1]:
                 self._partial[path] = lines[-1]
-            self.mids += [line.decode() for line in lines[:-1] if line]
+            for line in lines[:-1]:
+                if line:
+                    mid, when = _run(line)
+                    self.mids.append(mid)
+                    self.times.append(when)
             self.last_write = max(self.last_write, status.st_mtime_ns / 1e9)
+
+
+def _run(line: bytes) -> tuple[str, float]:
+    """``<mid> <time>`` or a bare ``<mid>`` (as the counting bot wrote it before runs carried a time)."""
+    mid, space, when = line.rpartition(b" ")
+    if space:
+        try:
+            return mid.decode(), float(when)
+        except ValueError:
+            pass
+    return line.decode(), float("nan")
 
 
 def tree_cpu(roots: Iterable[int]) -> float:

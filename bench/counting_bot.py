@@ -10,8 +10,9 @@ Where the record goes:
   reads, with an event that is set when as many runs as expected have been recorded, so waiting
   for the last handler costs no polling;
 - in other processes (gunicorn workers, Celery pool processes): when ``BENCH_RUNS_DIR`` is set, each
-  process appends ``<mid>\\n`` to its own file ``<BENCH_RUNS_DIR>/<pid>.runs``, opened once with
-  ``O_APPEND`` (one ``write`` per run); ``bench/accounting.py`` reads them.
+  process appends ``<mid> <time.time()>\\n`` to its own file ``<BENCH_RUNS_DIR>/<pid>.runs``, opened once
+  with ``O_APPEND`` (one ``write`` per run); ``bench/accounting.py`` reads them, and ``bench/soak.py``
+  times each delivery from its send to its handler run with the second field.
 
 The bot is found by ``create_app({"HANDLERS": "bench.bench_bots"})`` and by ``celery -A worker`` with
 ``HANDLERS=bench.bench_bots`` (``bench/bench_bots/counter.py`` re-exports it).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from bots import Bot
 
@@ -62,7 +64,7 @@ class Runs:
             if self._fd is None:
                 self._fd = os.open(os.path.join(self._folder, f"{os.getpid()}.runs"),
                                    os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            os.write(self._fd, mid.encode() + b"\n")
+            os.write(self._fd, f"{mid} {time.time():.6f}\n".encode())
             return
         self.mids.append(mid)
         if self.target is not None and len(self.mids) >= self.target:
