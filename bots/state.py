@@ -10,7 +10,6 @@ import json
 import threading
 from typing import Any, Protocol
 
-
 EMPTY = "{}"
 
 
