@@ -72,8 +72,10 @@ class CeleryInbox:
 
     def __init__(self, journal: RedisJournal, celery: Celery, dispatcher: Dispatcher,
                  runtimes: Mapping[str, BotRuntime], *, max_attempts: int = 5, send_attempts: int = 5,
-                 retry_base: float = 1.0, strict: bool = False, sweep_every: float = 5.0) -> None:
+                 retry_base: float = 1.0, strict: bool = False, sweep_every: float = 5.0,
+                 sender_threads: int = 4) -> None:
         self.journal = journal
+        self.sender_threads = max(1, sender_threads)
         self.celery = celery
         self.runner = Runner(journal, dispatcher, runtimes, RetryPolicy(max_attempts, send_attempts, retry_base),
                              strict=strict)
@@ -92,7 +94,8 @@ class CeleryInbox:
         return cls(journal, celery_app(settings.redis_url), dispatcher, runtimes,
                    max_attempts=settings.inbox_max_attempts, send_attempts=settings.outbox_max_attempts,
                    retry_base=settings.inbox_retry_base_ms / 1000, strict=settings.inbox_order == "strict",
-                   sweep_every=min(5.0, max(0.5, settings.inbox_lease_seconds / 5)))
+                   sweep_every=min(5.0, max(0.5, settings.inbox_lease_seconds / 5)),
+                   sender_threads=settings.outbox_threads)
 
     def accept(self, bot_name: str, items: Sequence[Item], body: bytes = b"") -> bool:
         """Append ``items`` to Redis (before the webhook answers 200); the append wakes a worker if none looks."""
@@ -140,7 +143,19 @@ class CeleryInbox:
             self.journal.sweep(kind)
 
     def drain(self, kind: str, token: str = "") -> None:
-        """Work batches of ``kind`` until none is left (and ``LINGER`` seconds more), or ``RUN_FOR`` is up."""
+        """Work ``kind`` until none is left: events in this thread; messages in ``sender_threads`` threads at once
+        (as many as ``OUTBOX_THREADS``), each taking its own, since a send mostly waits on Graph."""
+        helpers = [threading.Thread(target=self._drain, args=(kind, "", False), name=f"bots-sender-{n}", daemon=True)
+                   for n in range(self.sender_threads - 1 if kind == "message" else 0)]
+        for helper in helpers:
+            helper.start()
+        self._drain(kind, token)
+        for helper in helpers:
+            helper.join()
+
+    def _drain(self, kind: str, token: str, hand_over: bool = True) -> None:
+        """Work batches of ``kind`` until none is left (and ``LINGER`` seconds more), or ``RUN_FOR`` is up, when
+        a fresh task takes over (``hand_over``)."""
         owner = owner_name()
         take = self.journal.take if kind == "event" else self.journal.take_messages
         work = self.runner.handle if kind == "event" else self._deliver
@@ -162,7 +177,8 @@ class CeleryInbox:
                 idle_since = idle_since or now
                 time.sleep(LOOK_EVERY)
         take(owner, 0, leaving=True)
-        self.wake(kind)
+        if hand_over:
+            self.wake(kind)
 
     def _work(self, jobs: Sequence[Taken | TakenMessage], work: Callable[[Sequence], None], batch: BatchSize) -> None:
         """Run one batch with its lanes' locks kept alive, and learn how long a job takes."""

@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 from collections.abc import Callable, Sequence
 
 import redis
@@ -65,6 +64,7 @@ _PRELUDE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local P = ARGV[1]
+local WAKE_SECONDS = 5  -- how long a queued wake-up holds others back: one that was lost stalls nothing for long
 
 -- ``workers:<kind>`` says who will look for work soon, each until when it counts: a queued wake-up
 -- (``w:<token>``), a worker looking (``l:<owner>``), a worker busy with a short batch (``b:<owner>``).
@@ -76,7 +76,7 @@ local function wake(kind, lease, token, busy)
   for _, member in ipairs(redis.call('ZRANGEBYSCORE', workers, '(' .. now, '+inf')) do
     if busy or string.sub(member, 1, 2) ~= 'b:' then return '' end
   end
-  redis.call('ZADD', workers, now + lease / 1000, 'w:' .. token)
+  redis.call('ZADD', workers, now + math.min(lease / 1000, WAKE_SECONDS), 'w:' .. token)
   return token
 end
 
@@ -381,7 +381,8 @@ class RedisJournal:
         self.lease_ms = int(lease_seconds * 1000)
         self.wake = wake or _no_wake
         self._states: dict[str, str | None] = {}
-        self._local = threading.local()
+        self._idle: list[redis.connection.AbstractConnection] = []
+        self._pid = os.getpid()
         self._scripts = {name: client.register_script(_PRELUDE + body) for name, body in _SCRIPTS.items()}
 
     def append(self, bot: str, items: Sequence[Item]) -> int:
@@ -526,10 +527,11 @@ class RedisJournal:
         return rows
 
     def _run(self, script: str, args: list) -> object:
-        """Call one of the scripts: ``EVALSHA`` straight on this thread's own connection, which skips the client's
-        per-command layers (pool, retry, telemetry; a request pays this call once per delivery); when the
-        connection is lost or Redis has forgotten the script, through the client, with its retry and reload."""
-        connection = self._connection()
+        """Call one of the scripts: ``EVALSHA`` straight on a connection of this journal's own, which skips the
+        client's per-command layers (pool checks, retry, telemetry: a request pays this call once per delivery);
+        when the connection is lost or Redis has forgotten the script, through the client, with its retry and
+        reload."""
+        connection = self._checkout()
         try:
             connection.send_command("EVALSHA", self._scripts[script].sha, 0, *args)
             return connection.read_response()
@@ -543,16 +545,19 @@ class RedisJournal:
         except BaseException:
             connection.disconnect()  # a reply may be left unread on it
             raise
+        finally:
+            self._idle.append(connection)
 
-    def _connection(self) -> redis.connection.AbstractConnection:
-        """This thread's connection, which decodes replies to text; made anew in a forked process (a pool worker
-        must not share its parent's)."""
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():
+    def _checkout(self) -> redis.connection.AbstractConnection:
+        """An idle connection of this process's (one that decodes replies to text), or a new one; a forked process
+        (a pool worker) starts with none, so it never shares its parent's sockets."""
+        if self._pid != os.getpid():
+            self._idle, self._pid = [], os.getpid()
+        try:
+            return self._idle.pop()
+        except IndexError:
             pool = self.redis.connection_pool
-            local.connection = pool.connection_class(**{**pool.connection_kwargs, "decode_responses": True})
-            local.pid = os.getpid()
-        return local.connection
+            return pool.connection_class(**{**pool.connection_kwargs, "decode_responses": True})
 
     def _woken(self, kind: str, token: bytes | str) -> None:
         """A script registered wake-up ``token``: hand it to the hook."""
