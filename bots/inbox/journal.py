@@ -138,3 +138,19 @@ def owner_name() -> str:
 def digest(bot: str, key: str) -> bytes:
     """The 16 bytes kept for a dedupe key: enough to tell 10^9 keys apart, a fraction of the key's own size."""
     return hashlib.blake2b(f"{bot}:{key}".encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def conversation_of(item: Item) -> str:
+    """The item's conversation key; never raises, so one odd item cannot stop a batch or fail a request."""
+    try:
+        return item.conversation_key
+    except Exception:
+        return f"{item.object}:{item.entry_id}"
+
+
+def dedupe_key_of(item: Item) -> str:
+    """The item's dedupe key; never raises, so one odd item cannot stop a batch or fail a request."""
+    try:
+        return item.dedupe_key
+    except Exception:
+        return "repr:" + hashlib.sha256(repr(item).encode("utf-8", "surrogatepass")).hexdigest()

@@ -33,7 +33,6 @@ looking for work, each until its time runs out); ``dedupe:<bot>:<key>`` (with th
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -45,7 +44,7 @@ from redis.retry import Retry
 from ..envelope import Item
 from ..outbox import Effect
 from ..state import State
-from .journal import Finished, Progress, Taken, TakenMessage, storable
+from .journal import Finished, Progress, Taken, TakenMessage, conversation_of, dedupe_key_of, storable
 
 KINDS = ("event", "message")
 #: Seconds a worker that found no work counts as looking for some, so an append need not wake another.
@@ -391,7 +390,7 @@ class RedisJournal:
         bot = storable(bot)
         args: list[str | int] = [self.prefix, self.dedupe_ttl, self.lease_ms]
         for item in items:
-            args += [bot, storable(_conversation(item)), storable(_dedupe_key(item)), _COMPACT(item.to_dict())]
+            args += [bot, storable(conversation_of(item)), storable(dedupe_key_of(item)), _COMPACT(item.to_dict())]
         added, token = self._run("append", args)
         self._woken("event", token)
         return int(added)
@@ -591,20 +590,6 @@ def _decoded(reply: object) -> object:
     return _text(reply)
 
 
-def _conversation(item: Item) -> str:
-    """The item's conversation key; never raises, so one odd item cannot make the request fail."""
-    try:
-        return item.conversation_key
-    except Exception:
-        return f"{item.object}:{item.entry_id}"
-
-
-def _dedupe_key(item: Item) -> str:
-    """The item's dedupe key; never raises."""
-    try:
-        return item.dedupe_key
-    except Exception:
-        return "repr:" + hashlib.sha256(repr(item).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _letter(letter: str, values: list) -> dict:

@@ -16,7 +16,6 @@ of its conversation, always: replies reach a person in the order they were made.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
@@ -32,7 +31,7 @@ from ..state import State
 from ..store import Store
 from . import arrivals as logs
 from .arrivals import Arrivals, Record, Torn
-from .journal import Finished, Progress, Taken, TakenMessage, digest, reason, storable
+from .journal import Finished, Progress, Taken, TakenMessage, conversation_of, dedupe_key_of, digest, reason, storable
 from .upgrade import upgrade
 
 SCHEMA = """
@@ -340,7 +339,7 @@ class SQLiteJournal:
         """The items as events, each unless its dedupe digest is there already, in a few statements."""
         added = 0
         for start in range(0, len(items), 400):
-            chunk = [(digest(entry[0], _key(entry[1])), entry) for entry in items[start:start + 400]]
+            chunk = [(digest(entry[0], dedupe_key_of(entry[1])), entry) for entry in items[start:start + 400]]
             values = ", ".join(["(?, ?)"] * len(chunk))
             new = {row[0] for row in db.execute(f"INSERT OR IGNORE INTO inbox_seen (digest, at) VALUES {values} "
                                                 "RETURNING digest", [v for key, entry in chunk
@@ -351,7 +350,7 @@ class SQLiteJournal:
             values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(fresh))
             last = db.execute(f"INSERT INTO inbox_events (bot, conversation, body, part, available_at, received_at) "
                               f"VALUES {values}", [v for bot, item, received, body, part in fresh for v in (
-                                  bot, storable(f"{bot}:{_conversation(item)}"),  # a conversation is per bot
+                                  bot, storable(f"{bot}:{conversation_of(item)}"),  # a conversation is per bot
                                   body, part, received, received)]).lastrowid
             first = last - len(fresh) + 1
             self._fresh.update((first + n, entry[1]) for n, entry in enumerate(fresh))
@@ -440,20 +439,6 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _conversation(item: Item) -> str:
-    """The item's conversation key; never raises."""
-    try:
-        return item.conversation_key
-    except Exception:
-        return f"{item.object}:{item.entry_id}"
-
-
-def _key(item: Item) -> str:
-    """The item's dedupe key; never raises, so one odd item cannot make the request fail."""
-    try:
-        return item.dedupe_key
-    except Exception:
-        return "repr:" + hashlib.sha256(repr(item).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _first_of_each(chunk: list[tuple[bytes, tuple]], new: set[bytes]) -> list[tuple]:
