@@ -119,23 +119,24 @@ class Runner:
         if not finished:
             return
         try:
-            held = self.journal.finish(finished)
+            held: list[bool | None] = list(self.journal.finish(finished))
         except Exception:
             held = [self._finish_one(done) for done in finished]
         for done, kept in zip(finished, held, strict=True):
-            if not kept:
+            if kept is False:
                 logger.warning("%s: event %s was taken over by another worker; this run's effects are dropped",
                                done.job.bot, done.job.id)
-        effects = sum(len(done.effects) > 0 for done, kept in zip(finished, held, strict=True) if kept)
+        effects = sum(len(done.effects) > 0 for done, kept in zip(finished, held, strict=True) if kept is True)
         if effects and self.on_effects is not None:
             self.on_effects(effects)
 
-    def _finish_one(self, done: Finished) -> bool:
+    def _finish_one(self, done: Finished) -> bool | None:
+        """Finish one event: whether its lease was still held, or None when it could not be saved and is retried."""
         try:
             return self.journal.finish([done])[0]
         except Exception as error:
             self._failed(done.job, error)
-            return True
+            return None
 
     def _failed(self, job: Taken, error: BaseException | None) -> None:
         self._settle(job, f"event {job.id}", self.retries.handler_failed(job.attempts, error))

@@ -47,11 +47,6 @@ class Workers:
         for thread in self._threads:
             thread.start()
 
-    @property
-    def alive(self) -> int:
-        """Threads still running (a health check reads it)."""
-        return sum(thread.is_alive() for thread in self._threads)
-
     def wake(self, n: int = 1) -> None:
         """New work is here: wake up to ``n`` sleeping threads, unless an awake thread began to look for work
         within ``LOOK_AHEAD`` seconds (it looks again when its batch is done), so a stream of small deliveries
