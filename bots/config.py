@@ -20,6 +20,8 @@ PROOF_MODES = ("timed", "classic", "off")
 INBOX_KINDS = ("sqlite", "memory", "celery")
 #: ``step-out``: a failing event is retried on its own while its conversation goes on; ``strict``: it waits.
 INBOX_ORDERS = ("step-out", "strict")
+#: ``text``: readable lines (the default); ``json``: one JSON object per line, for log shippers.
+LOG_FORMATS = ("text", "json")
 _SECRET = re.compile(r"[\x21-\x7e]{8,}")
 
 
@@ -73,9 +75,13 @@ class ServerSettings:
     outbox_threads: int = 4
     outbox_max_attempts: int = 5
     redis_url: str | None = None
+    max_json_depth: int = 64
+    log_format: str = "text"
+    metrics_token: str | None = None
+    ready_max_age_seconds: int = 60
 
     def __repr__(self) -> str:
-        return f"ServerSettings(graph_api_url={self.graph_api_url!r}, data_dir={self.data_dir!r}, admin_token=<hidden>)"
+        return f"ServerSettings(graph_api_url={self.graph_api_url!r}, data_dir={self.data_dir!r}, admin_token=<hidden>, metrics_token=<hidden>)"
 
 
 def bot_settings(name: str, env: Mapping[str, str]) -> BotSettings:
@@ -143,6 +149,10 @@ def server_settings(env: Mapping[str, str]) -> ServerSettings:
         outbox_threads=_int(env, "OUTBOX_THREADS", defaults.outbox_threads, 0, 64),
         outbox_max_attempts=_int(env, "OUTBOX_MAX_ATTEMPTS", defaults.outbox_max_attempts, 1, 100),
         redis_url=_redis_url(env),
+        max_json_depth=_int(env, "WEBHOOK_MAX_DEPTH", defaults.max_json_depth, 8, 512),
+        log_format=_choice(env, "LOG_FORMAT", LOG_FORMATS),
+        metrics_token=_secret("METRICS_TOKEN", env["METRICS_TOKEN"], "the server") if env.get("METRICS_TOKEN") else None,
+        ready_max_age_seconds=_int(env, "READY_MAX_AGE_SECONDS", defaults.ready_max_age_seconds, 1, 86400),
     )
 
 
