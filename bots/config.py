@@ -81,7 +81,8 @@ class ServerSettings:
     ready_max_age_seconds: int = 60
 
     def __repr__(self) -> str:
-        return f"ServerSettings(graph_api_url={self.graph_api_url!r}, data_dir={self.data_dir!r}, admin_token=<hidden>, metrics_token=<hidden>)"
+        return (f"ServerSettings(graph_api_url={self.graph_api_url!r}, data_dir={self.data_dir!r}, "
+                "admin_token=<hidden>, metrics_token=<hidden>)")
 
 
 def bot_settings(name: str, env: Mapping[str, str]) -> BotSettings:
@@ -151,7 +152,8 @@ def server_settings(env: Mapping[str, str]) -> ServerSettings:
         redis_url=_redis_url(env),
         max_json_depth=_int(env, "WEBHOOK_MAX_DEPTH", defaults.max_json_depth, 8, 512),
         log_format=_choice(env, "LOG_FORMAT", LOG_FORMATS),
-        metrics_token=_secret("METRICS_TOKEN", env["METRICS_TOKEN"], "the server") if env.get("METRICS_TOKEN") else None,
+        metrics_token=_secret("METRICS_TOKEN", env["METRICS_TOKEN"], "the server") if env.get("METRICS_TOKEN")
+        else None,
         ready_max_age_seconds=_int(env, "READY_MAX_AGE_SECONDS", defaults.ready_max_age_seconds, 1, 86400),
     )
 

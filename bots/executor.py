@@ -51,7 +51,8 @@ class ThreadPoolExecutor:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._closed = False
-        self._threads = [threading.Thread(target=self._work, args=(q,), name=f"bots-handler-{i}", daemon=True)
+        self._running: list[float | None] = [None] * workers
+        self._threads = [threading.Thread(target=self._work, args=(i, q), name=f"bots-handler-{i}", daemon=True)
                          for i, q in enumerate(self._queues)]
         for thread in self._threads:
             thread.start()
@@ -66,9 +67,19 @@ class ThreadPoolExecutor:
             if self._closed or self._pending + len(jobs) > self.limit:
                 return False
             self._pending += len(jobs)
+        now = time.monotonic()
         for key, job in jobs:
-            self._queues[zlib.crc32(key.encode()) % len(self._queues)].put(job)
+            self._queues[zlib.crc32(key.encode()) % len(self._queues)].put((now, job))
         return True
+
+    def waited(self) -> float | None:
+        """Seconds since the oldest job now running was submitted (a hung handler shows), None when none runs."""
+        since = [started for started in self._running if started is not None]
+        return max(0.0, time.monotonic() - min(since)) if since else None
+
+    def running(self) -> tuple[int, int]:
+        """How many of the pool's threads are alive, of how many it started."""
+        return sum(thread.is_alive() for thread in self._threads), len(self._threads)
 
     def join(self, timeout: float = 10.0) -> bool:
         """Wait until no job is pending; False on time-out."""
@@ -89,13 +100,15 @@ class ThreadPoolExecutor:
         for q in self._queues:
             q.put(None)
 
-    def _work(self, jobs: queue.SimpleQueue) -> None:
-        while (job := jobs.get()) is not None:
+    def _work(self, index: int, jobs: queue.SimpleQueue) -> None:
+        while (entry := jobs.get()) is not None:
+            self._running[index], job = entry
             try:
                 job()
             except Exception:
                 logger.exception("a handler job raised past the router")
             finally:
+                self._running[index] = None
                 with self._idle:
                     self._pending -= 1
                     if not self._pending:

@@ -27,6 +27,8 @@ ERROR_HANDLER_FAILED = "%s: error handler %s failed too on %s"
 DUPLICATE_SKIPPED = "%s: skipped a redelivered %s (dedupe key %s)"
 INBOX_UNAVAILABLE = "the inbox could not store this delivery: answered 503 so Workplace retries it later"
 INBOX_UNREACHABLE = "the inbox cannot be read (its SQLite file or Redis): deliveries are answered 503 until it is back"
+THREADS_DIED = "{count} {kind} thread(s) of this process have died: restart it"
+INBOX_STUCK = "the oldest due event or message has waited {waited:.1f} s (more than READY_MAX_AGE_SECONDS={limit:g})"
 QUEUE_FULL = "the handler queue is full: answered 503 so Workplace retries this delivery later"
 REJECTED = "%s: refused %s: %s %s"
 

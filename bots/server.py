@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from linkpreview import PreviewService
 
-from . import admin, notices, previews, webhook
+from . import admin, health, previews, webhook
 from .bot import Bot
 from .cli import bots_cli
 from .config import ServerSettings, bot_settings, server_settings
@@ -88,7 +87,7 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
     app.register_blueprint(admin.blueprint())
     app.cli.add_command(bots_cli)
     app.add_url_rule("/", view_func=_index)
-    app.add_url_rule("/healthz", view_func=_health)
+    app.register_blueprint(health.blueprint())
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _server_error)
     app.wsgi_app = StartOnFirstRequest(app.wsgi_app, deployment.start)
@@ -155,18 +154,6 @@ def _index():
          "handlers": len(rt.bot.listeners)}
         for name, rt in deployment.runtimes.items()
     ]})
-
-
-def _health():
-    """200 with the bots and the inbox's backlog; 503 when the inbox cannot be read, so a load
-    balancer stops sending deliveries that would be refused anyway."""
-    deployment = _deployment()
-    try:
-        pending = deployment.inbox.pending
-    except (redis.RedisError, sqlite3.Error) as error:
-        logger.error("health: %s (%s)", notices.INBOX_UNREACHABLE, type(error).__name__)
-        return jsonify({"ok": False, "error": {"message": notices.INBOX_UNREACHABLE}}), 503
-    return jsonify({"ok": True, "bots": sorted(deployment.runtimes), "pending": pending})
 
 
 def _deployment() -> Deployment:

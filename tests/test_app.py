@@ -10,12 +10,10 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from bots import notices
 from bots.errors import ConfigError
 from bots.testing import settings_for
 from handlers.docs import bot as docs
 from handlers.helpdesk import bot as helpdesk
-from tests.e2e.test_gunicorn import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,13 +84,3 @@ def test_importing_app_needs_no_settings_and_a_bad_setting_prints_one_line():
     assert result.stderr.strip().splitlines() == [
         "error: HELPDESK_VERIFY_TOKEN: is malformed: expected at least 8 visible characters with no spaces "
         "(value not shown)"]
-
-
-def test_health_answers_503_naming_the_inbox_when_redis_cannot_be_reached():
-    nobody_listens = f"redis://127.0.0.1:{free_port()}/0"
-    app = create_app(isolated(BOTS="helpdesk", REDIS_URL=nobody_listens, **settings_for(helpdesk)))
-
-    answer = app.test_client().get("/healthz")
-
-    assert answer.status_code == 503
-    assert answer.json == {"ok": False, "error": {"message": notices.INBOX_UNREACHABLE}}

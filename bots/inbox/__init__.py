@@ -17,6 +17,7 @@ from .journal import Journal
 from .memory import MemoryInbox
 from .sqlite import SQLiteInbox
 from .sqlite_journal import SQLiteJournal
+from .status import InboxStatus
 
 
 class Inbox(Protocol):
@@ -36,6 +37,9 @@ class Inbox(Protocol):
     def pending(self) -> int:
         """Events and messages waiting."""
 
+    def status(self) -> InboxStatus:
+        """Backlog, how long due work has waited and this process's threads, for health checks and metrics."""
+
     def dead_letters(self) -> list[dict]:
         """Events and messages parked after their last attempt, oldest first."""
 
@@ -43,4 +47,4 @@ class Inbox(Protocol):
         """Put one dead letter (or, with None, all) back in line; returns how many."""
 
 
-__all__ = ["Inbox", "Journal", "MemoryInbox", "SQLiteInbox", "SQLiteJournal"]
+__all__ = ["Inbox", "InboxStatus", "Journal", "MemoryInbox", "SQLiteInbox", "SQLiteJournal"]

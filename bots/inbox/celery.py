@@ -37,6 +37,7 @@ from .redis_journal import KINDS, RedisJournal, redis_client
 from .retries import RetryPolicy
 from .runner import Runner
 from .sqlite import BatchSize
+from .status import InboxStatus, waited
 
 logger = logging.getLogger("bots")
 
@@ -128,6 +129,10 @@ class CeleryInbox:
         """Events and messages waiting in Redis."""
         counts = self.journal.counts()
         return counts["events"] + counts["messages"]
+
+    def status(self) -> InboxStatus:
+        """The backlog and how long due work has waited in Redis; the threads are the Celery workers', not ours."""
+        return InboxStatus(self.pending, waited(self.journal.waiting_since(), self.journal.now()))
 
     def dead_letters(self) -> list[dict]:
         """Parked events and messages, oldest first."""

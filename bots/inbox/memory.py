@@ -11,7 +11,8 @@ from functools import partial
 
 from ..dispatch import Dispatcher
 from ..envelope import Item
-from ..executor import Executor
+from ..executor import Executor, ThreadPoolExecutor
+from .status import InboxStatus
 
 
 class MemoryInbox:
@@ -37,6 +38,13 @@ class MemoryInbox:
     @property
     def pending(self) -> int:
         return getattr(self.executor, "pending", 0)
+
+    def status(self) -> InboxStatus:
+        """The executor's backlog and, where it can say (the thread pool), how long its oldest running job has
+        waited and how many of its threads are alive."""
+        if not isinstance(self.executor, ThreadPoolExecutor):
+            return InboxStatus(self.pending)
+        return InboxStatus(self.pending, self.executor.waited(), {"handler": self.executor.running()})
 
     def dead_letters(self) -> list[dict]:
         return []

@@ -513,6 +513,22 @@ class RedisJournal:
         self._woken("message", messages)
         return int(replayed)
 
+    def waiting_since(self) -> float | None:
+        """Since when the longest-waiting due work has waited (Redis time, epoch seconds): the earliest score
+        at or before now in ``ready:event``, ``ready:message`` and ``out:event``; None when nothing is due.
+        Lanes a worker holds are not counted (their lock's lease says the worker is alive)."""
+        now = self.now()
+        pipe = self.redis.pipeline(transaction=False)
+        for key in ("ready:event", "ready:message", "out:event"):
+            pipe.zrangebyscore(self._key(key), "-inf", now, start=0, num=1, withscores=True)
+        times = [score for rows in pipe.execute() for _, score in rows]
+        return min(times) if times else None
+
+    def now(self) -> float:
+        """Redis's clock, the one :meth:`waiting_since` answers in."""
+        seconds, micros = self.redis.time()
+        return seconds + micros / 1e6
+
     def counts(self) -> dict[str, int]:
         """Events waiting (stepped-out ones included) and messages waiting."""
         events, messages = self.redis.mget(self._key("pending:event"), self._key("pending:message"))

@@ -25,6 +25,7 @@ from .journal import Taken, TakenMessage, owner_name
 from .retries import RetryPolicy
 from .runner import Runner
 from .sqlite_journal import SQLiteJournal
+from .status import InboxStatus, waited
 from .workers import Workers
 
 logger = logging.getLogger("bots")
@@ -92,6 +93,11 @@ class SQLiteInbox:
     def pending(self) -> int:
         counts = self.journal.counts()
         return counts["events"] + counts["messages"]
+
+    def status(self) -> InboxStatus:
+        """The backlog, how long due work has waited, and this process's handler and sender threads."""
+        return InboxStatus(self.pending, waited(self.journal.waiting_since(), self.journal.clock()),
+                           {"handler": self.handlers.running(), "sender": self.senders.running()})
 
     def dead_letters(self) -> list[dict]:
         return self.journal.dead_letters()

@@ -92,6 +92,9 @@ CREATE TABLE IF NOT EXISTS state (
 ) WITHOUT ROWID;
 """
 
+#: Bytes read from a log to learn when its oldest unread record arrived (a longer record is read whole).
+STATUS_READ_BYTES = 4096
+
 #: Due events that may run now: nothing earlier of their conversation waits in line, nothing of it runs.
 _TAKE_EVENTS = """
 SELECT id, bot, conversation, body, part, attempts FROM inbox_events AS e
@@ -286,11 +289,19 @@ class SQLiteJournal:
         ((messages,),) = db.execute("SELECT count(*) FROM inbox_messages WHERE dead = 0")
         return {"events": events + self._unread(db), "messages": messages}
 
-    def oldest_pending(self) -> float | None:
-        """When the oldest event still waiting was received (epoch seconds), or None when none waits."""
-        db = self.store.connection()
-        ((received,),) = db.execute("SELECT min(received_at) FROM inbox_events WHERE dead = 0")
-        return received
+    def waiting_since(self) -> float | None:
+        """Since when the longest-waiting due work has waited (epoch seconds): the earliest due time of an event
+        or message not yet finished nor parked (running ones included, so a hung handler shows), or the
+        arrival of the oldest record not yet moved out of the logs; None when nothing is due."""
+        db, now = self.store.connection(), self.clock()
+        ((events,),) = db.execute("SELECT min(available_at) FROM inbox_events WHERE dead = 0 AND available_at <= ?",
+                                  (now,))
+        ((messages,),) = db.execute("SELECT min(available_at) FROM inbox_messages WHERE dead = 0 "
+                                    "AND available_at <= ?", (now,))
+        unread = [record.received_at for path, offset in self._logs_to_read(db)
+                  for record in logs.read(path, offset, 1, STATUS_READ_BYTES) if not isinstance(record, Torn)]
+        times = [t for t in (events, messages, *unread) if t is not None]
+        return min(times) if times else None
 
     def release_orphans(self) -> int:
         """Release leases held by processes of this host that no longer exist; returns how many."""

@@ -47,6 +47,10 @@ class Workers:
         for thread in self._threads:
             thread.start()
 
+    def running(self) -> tuple[int, int]:
+        """How many threads are alive, of how many this pool should run (0 of ``count`` before ``start``)."""
+        return sum(thread.is_alive() for thread in self._threads), self.count
+
     def wake(self, n: int = 1) -> None:
         """New work is here: wake up to ``n`` sleeping threads, unless an awake thread began to look for work
         within ``LOOK_AHEAD`` seconds (it looks again when its batch is done), so a stream of small deliveries

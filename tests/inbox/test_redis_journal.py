@@ -244,3 +244,15 @@ def test_ids_no_utf8_can_hold_are_stored_escaped_and_never_fail_a_write(journal)
     [message] = journal.take_messages("s")
     journal.bury(message, "Graph API: \udc80")
     assert journal.dead_letters()[0]["error"] == "Graph API: \\udc80"
+
+
+def test_waiting_since_is_when_the_longest_ready_lane_became_ready(journal):
+    assert journal.waiting_since() is None
+    before = journal.now()
+    journal.append("demo", items("a", sender="1"))
+    time.sleep(0.05)
+    journal.append("demo", items("b", sender="2"))
+    since = journal.waiting_since()
+    assert before <= since < before + 0.05, "the first lane's time, not the second's"
+    assert sorted(run_all(journal)) == ["a", "b"]
+    assert journal.waiting_since() is None

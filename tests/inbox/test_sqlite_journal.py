@@ -318,15 +318,27 @@ def test_counts_include_records_not_yet_promoted(journal):
     assert journal.counts() == {"events": 0, "messages": 2}
 
 
-def test_oldest_pending_is_when_the_oldest_waiting_event_arrived(journal, clock):
-    assert journal.oldest_pending() is None
+def test_waiting_since_is_the_earliest_due_time_of_unfinished_work(journal, clock):
+    assert journal.waiting_since() is None
     journal.append("demo", delivery("a"))
+    assert journal.waiting_since() == 1000.0, "a record still in the arrivals log counts from its arrival"
     clock.now += 10
     journal.append("demo", delivery("b", sender="100072"))
     [first, second] = journal.take("w", 10)
-    assert journal.oldest_pending() == 1000.0
+    assert journal.waiting_since() == 1000.0, "running events count: a hung handler shows"
 
     finish(journal, [first])
-    assert journal.oldest_pending() == 1010.0
+    assert journal.waiting_since() == 1010.0
     journal.bury(second, "RuntimeError: nope")
-    assert journal.oldest_pending() is None
+    assert journal.waiting_since() is None, "parked work is not waiting"
+
+
+def test_work_retried_later_is_not_waiting_until_it_is_due(journal, clock):
+    journal.append("demo", delivery("a"))
+    [job] = journal.take("w", 10)
+    journal.retry(job, "RuntimeError: once", 30.0)
+    assert journal.waiting_since() is None
+    clock.now += 31
+    assert journal.waiting_since() == 1030.0
+
+
