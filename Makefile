@@ -40,6 +40,11 @@ bench: install-dev
 	bash scripts/redis.sh
 	BENCH_REDIS_URL=redis://127.0.0.1:$${BOTS_TEST_REDIS_PORT:-6390}/31 $(PY) bench/run.py $(BENCH_ARGS)
 
+# `make soak SOAK_ARGS="--minutes 2"` for a short run; the full soak takes about 31 minutes. Not part of `make test`.
+.PHONY: soak
+soak: install-dev
+	$(PY) -m bench.soak $(SOAK_ARGS)
+
 lint: install-dev
 	$(VENV)/bin/ruff check .
 
