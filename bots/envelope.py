@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -27,19 +28,44 @@ _CHANGE = sc.ChangeSchema()
 _reported_unknown: set[tuple[str, str]] = set()
 
 
-def decode(body: bytes) -> dict:
-    """The JSON object in ``body``; 400 when it is not UTF-8, not JSON, or not an object."""
+#: Deepest nesting of arrays and objects a body may have (``WEBHOOK_MAX_DEPTH``); Workplace's go about 8 deep.
+MAX_DEPTH = 64
+#: A JSON string (escapes included) or one bracket: what :func:`depth` steps over.
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def decode(body: bytes, max_depth: int = MAX_DEPTH) -> dict:
+    """The JSON object in ``body``; 400 when it is not UTF-8, not JSON, nested deeper than ``max_depth``,
+    or not an object."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise WebhookError(400, f"body is not UTF-8 (byte {exc.start})") from None
+    if body.count(b"[") + body.count(b"{") > max_depth and depth(body) > max_depth:
+        raise WebhookError(400, f"body is nested deeper than {max_depth} arrays and objects (WEBHOOK_MAX_DEPTH)")
     try:
         document = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise WebhookError(400, f"body is not JSON: {exc}") from None
     if not isinstance(document, dict):
         raise WebhookError(400, "body must be a JSON object with 'object' and 'entry'")
     return document
+
+
+def depth(body: bytes) -> int:
+    """How deeply arrays and objects nest in JSON ``body`` (brackets inside strings do not count).
+
+    Only bodies with more brackets than the limit are scanned, so a usual delivery never pays for it.
+    """
+    deepest = level = 0
+    for token in _TOKENS.finditer(body):
+        mark = token.group()
+        if mark in (b"[", b"{"):
+            level += 1
+            deepest = max(deepest, level)
+        elif mark in (b"]", b"}"):
+            level -= 1
+    return deepest
 
 
 class Item(NamedTuple):
@@ -94,13 +120,13 @@ class Item(NamedTuple):
         return f"{self.object}:{self.entry_id}"
 
 
-def parse(body: bytes) -> tuple[str, list[Item]]:
+def parse(body: bytes, max_depth: int = MAX_DEPTH) -> tuple[str, list[Item]]:
     """Decode ``body``, check the envelope and return its object and every item of every entry.
 
     Raises :class:`WebhookError` (400) when the body is not an envelope; the items themselves are
     typed later, by :func:`load_event`.
     """
-    document = decode(body)
+    document = decode(body, max_depth)
     envelope = document if _well_formed(document) else _load(_ENVELOPE, document, "")
     topic = envelope["object"]
     items: list[Item] = []

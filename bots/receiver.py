@@ -1,7 +1,7 @@
 """The webhook endpoint without a web framework: bytes and headers in, a status and JSON out.
 
 Order of checks for a delivery: known bot and topic (404) → size (413) → signature over the raw
-bytes (403) → JSON and envelope (400) → hand the items over (503 when there is no room) → 200.
+bytes (403) → JSON, its depth and the envelope (400) → hand the items over (503 when there is no room) → 200.
 A ``link`` delivery is the exception: it is answered at once, with the preview in the body.
 The Flask blueprint, the test kit and the benchmarks all drive this one class.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from . import notices, signature
 from .bot import TOPICS
-from .envelope import Item, parse
+from .envelope import MAX_DEPTH, Item, parse
 from .errors import WebhookError
 from .runtime import BotRuntime
 
@@ -37,8 +37,9 @@ class Receiver:
     """Verifies and accepts deliveries for the bots one app serves."""
 
     def __init__(self, runtimes: Mapping[str, BotRuntime], accept: Accept, max_body_bytes: int = 1024 * 1024,
-                 answer_link: AnswerLink | None = None) -> None:
+                 answer_link: AnswerLink | None = None, max_depth: int = MAX_DEPTH) -> None:
         self.runtimes = runtimes
+        self.max_depth = max_depth
         self.accept = accept
         self.max_body_bytes = max_body_bytes
         self.answer_link = answer_link
@@ -66,7 +67,7 @@ class Receiver:
             if len(body) > self.max_body_bytes:
                 raise WebhookError(413, f"body is larger than {self.max_body_bytes} bytes")
             signature.verify(body, headers, runtime.settings.secrets)
-            object, items = parse(body)
+            object, items = parse(body, self.max_depth)
             if topic is not None and object != topic:
                 raise WebhookError(400, f"object {object!r} was delivered to the {topic!r} callback URL", "object")
             if object == "link" and self.answer_link is not None:

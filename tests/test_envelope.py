@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bots import events as ev
-from bots.envelope import Item, load_event, parse
+from bots.envelope import Item, depth, load_event, parse
 from bots.errors import WebhookError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -326,3 +326,25 @@ def test_a_link_request_out_of_shape_is_refused_naming_the_field(value, field):
     with pytest.raises(WebhookError) as refused:
         load_event(link_item(value))
     assert (refused.value.status, refused.value.field) == (400, field)
+
+
+def test_depth_counts_nesting_but_not_brackets_inside_strings():
+    assert depth(b'{"a": [1, {"b": "[[[{{{\\"]]"}]}') == 3
+    assert depth(b"[]") == 1 and depth(b'"just text"') == 0
+
+
+@pytest.mark.parametrize("opening, closing", [(b"[", b"]"), (b'{"a":', b"}")])
+def test_a_body_nested_deeper_than_the_limit_is_a_400_naming_it(opening, closing):
+    body = b'{"object": "page", "entry": ' + opening * 5000 + b"1" + closing * 5000 + b"}"
+    with pytest.raises(WebhookError) as refused:
+        parse(body)
+    assert refused.value.status == 400
+    assert "nested deeper than 64" in refused.value.message
+
+
+def test_the_depth_limit_is_a_setting_and_usual_bodies_are_far_below_it():
+    body = b'{"object": "page", "entry": [' + b"[" * 20 + b"]" * 20 + b"]}"
+    with pytest.raises(WebhookError):
+        parse(body, max_depth=16)
+    with pytest.raises(WebhookError, match="entry"):  # under the limit: the envelope check speaks
+        parse(body, max_depth=64)
