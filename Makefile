@@ -30,6 +30,7 @@ run: install .env
 test: install-dev
 	bash scripts/install_chromium.sh
 	bash scripts/redis.sh
+	bash scripts/prometheus.sh
 	bash scripts/nginx.sh install
 	BOTS_TEST_REDIS_URL=$${BOTS_TEST_REDIS_URL:-redis://127.0.0.1:$${BOTS_TEST_REDIS_PORT:-6390}} $(PY) -m pytest $(PYTEST_ARGS)
 

@@ -8,8 +8,9 @@ state and (for the durable inboxes) an outbox that collects the handler's effect
 from __future__ import annotations
 
 import logging
+import time
 
-from . import notices
+from . import metrics, notices
 from .context import Context
 from .dedupe import DedupeStore
 from .envelope import Item, load_event
@@ -32,15 +33,18 @@ class Dispatcher:
         self.states = states or MemoryStates()
 
     def dispatch(self, bot_name: str, item: Item) -> Outcome:
-        """Handle one item with effects made at once, deduplicating in memory: the non-durable path."""
+        """Handle one item with effects made at once, deduplicating in memory: the non-durable path (counted
+        here; the durable inboxes' runner counts what becomes of the events it runs)."""
         if not self.dedupe.first_time(f"{bot_name}:{item.dedupe_key}"):
             logger.info(notices.DUPLICATE_SKIPPED, bot_name, item.path, item.dedupe_key)
+            metrics.event(bot_name, metrics.kind_of(item), Status.DUPLICATE.value)
             return Outcome(Status.DUPLICATE)
         conversation = item.conversation_key
         state = self.states.load(bot_name, conversation)
         outcome = self.run(bot_name, item, state=state)
         if outcome.status is Status.HANDLED and state.changed:
             self.states.save(bot_name, conversation, state)
+        metrics.event(bot_name, metrics.kind_of(item), outcome.status.value)
         return outcome
 
     def run(self, bot_name: str, item: Item, *, state: State | None = None, outbox: Outbox | None = None) -> Outcome:
@@ -55,4 +59,20 @@ class Dispatcher:
         if runtime.bot.ignore_self and runtime.is_own(event):
             return Outcome(Status.IGNORED)
         ctx = Context(runtime.bot, event, runtime.client, outbox=outbox, state=state)
-        return route(runtime.bot, event, ctx)
+        started = time.perf_counter()
+        outcome = route(runtime.bot, event, ctx)
+        seconds = time.perf_counter() - started
+        if outcome.handler is not None:
+            metrics.handler_ran(bot_name, metrics.kind_of(item), seconds)
+        if logger.isEnabledFor(logging.INFO):
+            _log_run(bot_name, item, outcome, seconds)
+        return outcome
+
+
+def _log_run(bot_name: str, item: Item, outcome: Outcome, seconds: float) -> None:
+    """One line per handler run: bot, event kind, delivery id, outcome and duration (fields in JSON logs); the
+    delivery is named by its id, never its content."""
+    kind, delivery, ms = metrics.kind_of(item), item.dedupe_key, round(seconds * 1000, 3)
+    logger.info("%s: %s %s %s in %.1f ms", bot_name, kind, delivery, outcome.status.value, ms,
+                extra={"bot": bot_name, "event": kind, "delivery": delivery, "outcome": outcome.status.value,
+                       "duration_ms": ms})

@@ -95,13 +95,19 @@ class GraphClient:
 
     def __init__(self, base_url: str, access_token: str, app_secret: str, *, proof: str = "timed",
                  timeout: float = 10.0, session: requests.Session | None = None, retry: RetryPolicy | None = None,
-                 on_call: Callable[[], None] | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+                 on_call: Callable[[], None] | None = None, sleep: Callable[[float], None] = time.sleep,
+                 on_answer: Callable[[str, int | None, int | None], None] | None = None,
+                 on_retry: Callable[[], None] | None = None) -> None:
+        """``on_call`` is called before each try; ``on_answer`` after it with the path, the HTTP status (None:
+        no answer) and the Graph error code (None: none); ``on_retry`` before a retry (the metrics use both)."""
         self.base_url = base_url.rstrip("/")
         self.proof = proof
         self.timeout = (CONNECT_TIMEOUT, timeout)
         self.retry = retry or RetryPolicy()
         self.governor = UsageGovernor(sleep=sleep)
         self.on_call = on_call
+        self.on_answer = on_answer
+        self.on_retry = on_retry
         self._token = access_token
         self._secret = app_secret
         self._sleep = sleep
@@ -144,6 +150,8 @@ class GraphClient:
                 delay = self.retry.delay(attempt, error.retry_after)
                 logger.warning("%s /%s failed (%s); retry %d of %d in %.2f s", method, path.lstrip("/"),
                                error, attempt, self.retry.attempts - 1, delay)
+                if self.on_retry:
+                    self.on_retry()
                 self._sleep(delay)
         raise AssertionError("unreachable")
 
@@ -161,9 +169,20 @@ class GraphClient:
             response = self.session.request(method, url, params=query, json=body, timeout=self.timeout,
                                             headers=headers)
         except requests.RequestException as exc:
+            self._answered(path, None, None)
             raise GraphError(f"{method} /{path.lstrip('/')}: no answer ({type(exc).__name__})") from None
         self.governor.observe(response.headers)
-        return _answer(method, path, response)
+        try:
+            answer = _answer(method, path, response)
+        except GraphError as error:
+            self._answered(path, response.status_code, error.code)
+            raise
+        self._answered(path, response.status_code, None)
+        return answer
+
+    def _answered(self, path: str, status: int | None, code: int | None) -> None:
+        if self.on_answer:
+            self.on_answer(path, status, code)
 
     def _proof(self) -> dict[str, str]:
         if self.proof == "off":

@@ -10,6 +10,7 @@ from redis import Redis
 from linkpreview import NO_PREVIEW, ConflictError, PreviewService, Registry
 from linkpreview.cache import MemoryPreviewCache, PreviewCache, RedisPreviewCache
 
+from . import metrics
 from .bot import Bot
 from .config import ServerSettings
 from .envelope import Item, load_event
@@ -35,7 +36,8 @@ def build(bots: Iterable[Bot], settings: ServerSettings, env: Mapping[str, str],
         settings.linkpreview_cache_max)
     return PreviewService(registry, cache=cache,
                           budget=settings.linkpreview_budget_ms / 1000, ttl=settings.linkpreview_cache_ttl_seconds,
-                          collections=collections, fetcher=_fetcher(registry, settings, env))
+                          collections=collections, fetcher=_fetcher(registry, settings, env),
+                          on_answer=metrics.preview)
 
 
 def answer(service: PreviewService, bot_name: str, item: Item) -> dict:

@@ -7,6 +7,7 @@ from functools import partial
 
 import requests
 
+from . import metrics
 from .actions import Actions
 from .bot import Bot
 from .config import BotSettings, ServerSettings
@@ -31,7 +32,9 @@ class BotRuntime:
         retry = RetryPolicy(attempts=server.graph_retry_attempts, base_delay=server.graph_retry_base_ms / 1000)
         client = GraphClient(server.graph_api_url, settings.access_token, settings.app_secret,
                              proof=settings.appsecret_proof, timeout=server.graph_timeout_seconds, session=session,
-                             retry=retry, on_call=partial(stats.record, bot.name))
+                             retry=retry, on_call=partial(stats.record, bot.name),
+                             on_answer=partial(metrics.graph_call, bot.name),
+                             on_retry=partial(metrics.retried, bot.name, "graph"))
         runtime = cls(bot, settings, client)
         bot.served_by(runtime)
         return runtime

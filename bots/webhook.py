@@ -10,6 +10,7 @@ import json
 
 from flask import Blueprint, Response, current_app, request
 
+from . import metrics
 from .receiver import Receiver, Reply
 
 #: One compact encoder for every answer: ``json.dumps`` with separators builds a new one per call.
@@ -30,7 +31,9 @@ def _webhook(bot: str, topic: str | None) -> Response:
     if incoming.method == "GET":
         return _response(receiver.handshake(bot, topic, incoming.args))
     body = incoming.get_data(cache=False)
-    return _response(receiver.deliver(bot, topic, body, incoming.headers, incoming.remote_addr))
+    reply = receiver.deliver(bot, topic, body, incoming.headers, incoming.remote_addr)
+    metrics.delivered(bot if bot in receiver.runtimes else metrics.UNKNOWN, reply.status)
+    return _response(reply)
 
 
 def _response(reply: Reply) -> Response:

@@ -2,6 +2,8 @@
 
 A resolver that raises, returns something invalid or runs past the budget gives the "no
 preview" answer and a log line; a late result still fills the cache for the next viewer.
+Each answer is reported to ``on_answer`` with where it came from (``cache``, ``resolver``,
+``budget``: ran past it, ``unregistered``, ``collection``) and how long it took.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,54 +30,65 @@ class PreviewService:
     def __init__(self, registry: Registry, *, cache: PreviewCache | None = None, budget: float = 3.0,
                  ttl: float = 300.0, workers: int = 8,
                  collections: dict[str, Callable[[PreviewRequest], Any]] | None = None,
-                 fetcher: Callable[[Registration, PreviewRequest], Any] | None = None) -> None:
+                 fetcher: Callable[[Registration, PreviewRequest], Any] | None = None,
+                 on_answer: Callable[[str, str, float], None] | None = None) -> None:
         self.registry = registry
         self.cache = cache or MemoryPreviewCache()
         self.budget = budget
         self.ttl = ttl
         self.collections = collections or {}
         self.fetcher = fetcher
+        self.on_answer = on_answer
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="linkpreview")
 
     def preview(self, bot: str, link: str | None, viewer: str | None, community: str | None = None,
                 event: Any = None) -> dict:
         """The response body for ``viewer``'s preview of ``link``."""
+        started = time.perf_counter()
         found = self.registry.find(link or "", bot)
         if found is None:
             logger.warning("%s: no link-preview registration covers %s; answered no preview", bot, _domain(link))
-            return NO_PREVIEW
+            return self._answered(bot, "unregistered", started, NO_PREVIEW)
         registration, matched = found
         shared, own = lookup_keys(registration.bot, viewer, link)
         cached = self.cache.get(shared) or self.cache.get(own)
         if cached is not None:
-            return answer([cached])
+            return self._answered(bot, "cache", started, answer([cached]))
         regex = matched if isinstance(matched, re.Match) else None
         request = PreviewRequest(link, viewer, community, regex.groupdict() if regex else {}, regex, event)
-        item = self._within_budget(registration.label, lambda: self._resolve(registration, request))
-        return answer([item]) if item else NO_PREVIEW
+        item, source = self._within_budget(registration.label, lambda: self._resolve(registration, request))
+        return self._answered(bot, source, started, answer([item]) if item else NO_PREVIEW)
 
     def collection(self, bot: str, link: str | None, viewer: str | None, community: str | None = None,
                    event: Any = None) -> dict:
         """The response body for a share-extension request: the documents to offer, or none."""
+        started = time.perf_counter()
         resolver = self.collections.get(bot)
         if resolver is None:
             logger.info("%s: no @bot.link_collection handler; answered an empty collection", bot)
-            return NO_PREVIEW
+            return self._answered(bot, "unregistered", started, NO_PREVIEW)
         request = PreviewRequest(link or "", viewer, community, {}, None, event)
-        items = self._within_budget(f"{bot}: collection", lambda: self._collect(bot, resolver, request))
-        return answer(items or [])
+        items, source = self._within_budget(f"{bot}: collection", lambda: self._collect(bot, resolver, request))
+        return self._answered(bot, "collection" if source == "resolver" else source, started, answer(items or []))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _within_budget(self, label: str, work: Callable[[], Any]) -> Any:
+    def _within_budget(self, label: str, work: Callable[[], Any]) -> tuple[Any, str]:
+        """What ``work`` returned and ``resolver``, or None and ``budget`` when it ran past the budget."""
         future = self._pool.submit(work)
         try:
-            return future.result(timeout=self.budget)
+            return future.result(timeout=self.budget), "resolver"
         except concurrent.futures.TimeoutError:
             logger.warning("%s ran past the %.1f s budget; answered no preview (a late result is still cached)",
                            label, self.budget)
-            return None
+            return None, "budget"
+
+    def _answered(self, bot: str, source: str, started: float, body: dict) -> dict:
+        """``body``, once ``on_answer`` has been told where it came from and how long it took."""
+        if self.on_answer is not None:
+            self.on_answer(bot, source, time.perf_counter() - started)
+        return body
 
     def _resolve(self, registration: Registration, request: PreviewRequest) -> dict | None:
         try:

@@ -25,7 +25,7 @@ from functools import partial
 import redis
 from celery import Celery, Task, bootsteps
 
-from .. import notices
+from .. import metrics, notices
 from ..config import ServerSettings
 from ..dispatch import Dispatcher
 from ..envelope import Item
@@ -101,10 +101,11 @@ class CeleryInbox:
     def accept(self, bot_name: str, items: Sequence[Item], body: bytes = b"") -> bool:
         """Append ``items`` to Redis (before the webhook answers 200); the append wakes a worker if none looks."""
         try:
-            self.journal.append(bot_name, items)
+            added = self.journal.append(bot_name, items)
         except redis.RedisError as error:
             logger.error("%s: %s (%s)", bot_name, notices.INBOX_UNAVAILABLE, type(error).__name__)
             raise WebhookError(503, notices.INBOX_UNAVAILABLE) from None
+        metrics.repeats(bot_name, items, added)
         return True
 
     def wake(self, kind: str, token: str = "", delay: float = 0.0) -> None:

@@ -19,6 +19,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
+from .. import metrics
 from ..dispatch import Dispatcher
 from ..outbox import Effect, Outbox, resolve
 from ..router import Status
@@ -28,6 +29,9 @@ from .journal import Finished, Journal, Progress, Taken, TakenMessage, read_item
 from .retries import Failure, RetryPolicy
 
 logger = logging.getLogger("bots")
+
+#: What :meth:`Runner._run` hands on for an event to finish: the record, its kind and its outcome, for the metrics.
+Ran = tuple[Finished, str, str]
 
 
 class Runner:
@@ -45,7 +49,7 @@ class Runner:
 
     def handle(self, jobs: Sequence[Taken]) -> None:
         """Run every event of a batch, then finish the successful ones together."""
-        finished = []
+        finished: list[Ran] = []
         try:
             states = self.journal.load_states(jobs)
         except Exception as error:
@@ -55,14 +59,14 @@ class Runner:
             return
         for job, state in zip(jobs, states, strict=True):
             try:
-                done = self._run(job, state)
+                ran = self._run(job, state)
             except Exception as error:
                 logger.error("%s: event %s failed outside its handler: %s", job.bot, job.id, type(error).__name__,
                              exc_info=error)
                 self._failed(job, error)
                 continue
-            if done is not None:
-                finished.append(done)
+            if ran is not None:
+                finished.append(ran)
         self._finish(finished)
 
     def deliver(self, message: TakenMessage) -> bool:
@@ -84,6 +88,7 @@ class Runner:
                 self._bury(message, reason(error))
                 return False
             failure, answer = self.retries.send(runtime, effect, f"{message.key}:{index}", message.attempts)
+            metrics.outbox_send(message.bot, _send_outcome(failure))
             if failure is not None:
                 self._settle(message, f"{effect.describe()} (effect {index + 1} of {len(effects)})", failure)
                 return False
@@ -93,7 +98,7 @@ class Runner:
                 return False
         return True
 
-    def _run(self, job: Taken, state: State) -> Finished | None:
+    def _run(self, job: Taken, state: State) -> Ran | None:
         """One event through its handler: what to finish it with, or None when it was settled otherwise."""
         if job.bot not in self.runtimes:
             self._bury(job, f"no bot named {job.bot!r} is served here")
@@ -103,63 +108,86 @@ class Runner:
         except (ValueError, TypeError) as error:
             self._bury(job, f"could not read the stored event: {reason(error)}")
             return None
+        kind = metrics.kind_of(item)
         outbox = Outbox()
         outcome = self.dispatcher.run(job.bot, item, state=state, outbox=outbox)
         if outcome.status is Status.FAILED:
-            self._failed(job, outcome.error)
+            self._failed(job, outcome.error, kind)
             return None
         if outcome.status is Status.INVALID:
-            self._bury(job, f"the schema refuses this item: {reason(outcome.error)}")
+            self._bury(job, f"the schema refuses this item: {reason(outcome.error)}", kind)
             return None
-        return Finished(job, list(outbox.effects), _changed(state))
+        return Finished(job, list(outbox.effects), _changed(state)), kind, outcome.status.value
 
-    def _finish(self, finished: list[Finished]) -> None:
+    def _finish(self, ran: list[Ran]) -> None:
         """Finish the batch in one call; when that fails, one by one, so only the event that cannot be
         saved is retried."""
-        if not finished:
+        if not ran:
             return
+        finished = [done for done, _, _ in ran]
         try:
             held: list[bool | None] = list(self.journal.finish(finished))
         except Exception:
-            held = [self._finish_one(done) for done in finished]
-        for done, kept in zip(finished, held, strict=True):
+            held = [self._finish_one(done, kind) for done, kind, _ in ran]
+        for (done, kind, outcome), kept in zip(ran, held, strict=True):
             if kept is False:
                 logger.warning("%s: event %s was taken over by another worker; this run's effects are dropped",
                                done.job.bot, done.job.id)
+                metrics.event(done.job.bot, kind, "lost")
+            elif kept:
+                metrics.event(done.job.bot, kind, outcome)
         effects = sum(len(done.effects) > 0 for done, kept in zip(finished, held, strict=True) if kept is True)
         if effects and self.on_effects is not None:
             self.on_effects(effects)
 
-    def _finish_one(self, done: Finished) -> bool | None:
+    def _finish_one(self, done: Finished, kind: str) -> bool | None:
         """Finish one event: whether its lease was still held, or None when it could not be saved and is retried."""
         try:
             return self.journal.finish([done])[0]
         except Exception as error:
-            self._failed(done.job, error)
+            self._failed(done.job, error, kind)
             return None
 
-    def _failed(self, job: Taken, error: BaseException | None) -> None:
-        self._settle(job, f"event {job.id}", self.retries.handler_failed(job.attempts, error))
+    def _failed(self, job: Taken, error: BaseException | None, kind: str = metrics.UNKNOWN) -> None:
+        self._settle(job, f"event {job.id}", self.retries.handler_failed(job.attempts, error), kind)
 
-    def _settle(self, job: Taken | TakenMessage, what: str, failure: Failure) -> None:
+    def _settle(self, job: Taken | TakenMessage, what: str, failure: Failure, kind: str = metrics.UNKNOWN) -> None:
         """Give failed work back to be tried again later, or park it as a dead letter."""
         if failure.retry_in is None:
             logger.error("%s: %s parked as a dead letter after %d attempts: %s", job.bot, what, job.attempts,
                          failure.reason)
-            self._bury(job, failure.reason)
+            self._bury(job, failure.reason, kind)
             return
+        _count(job, kind, "retried")
         try:
             self.journal.retry(job, failure.reason, failure.retry_in, in_line=self.strict)
         except Exception as error:
             logger.error("%s: could not schedule a retry of %s (%s); its lease runs out and it is taken again",
                          job.bot, what, type(error).__name__)
 
-    def _bury(self, job: Taken | TakenMessage, why: str) -> None:
+    def _bury(self, job: Taken | TakenMessage, why: str, kind: str = metrics.UNKNOWN) -> None:
         try:
             self.journal.bury(job, why)
         except Exception as error:
             logger.error("%s: could not park %s (%s); its lease runs out and it is taken again", job.bot, job.id,
                          type(error).__name__)
+            return
+        _count(job, kind, "dead")
+
+
+def _count(job: Taken | TakenMessage, kind: str, outcome: str) -> None:
+    """Count failed work given back (``retried``) or parked (``dead``): an event also among the events."""
+    what = "message" if isinstance(job, TakenMessage) else "event"
+    if what == "event":
+        metrics.event(job.bot, kind, outcome)
+    (metrics.retried if outcome == "retried" else metrics.dead_letter)(job.bot, what)
+
+
+def _send_outcome(failure: Failure | None) -> str:
+    """What became of one outbox effect: sent, given back to be retried, or parked."""
+    if failure is None:
+        return "sent"
+    return "retried" if failure.retry_in is not None else "dead"
 
 
 def _changed(state: State) -> str | None:

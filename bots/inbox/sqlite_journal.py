@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .. import metrics
 from ..envelope import Item, parse
 from ..outbox import Effect
 from ..state import State
@@ -356,6 +357,8 @@ class SQLiteJournal:
                                                 "RETURNING digest", [v for key, entry in chunk
                                                                      for v in (key, int(entry[2]))])}
             fresh = _first_of_each(chunk, new)
+            if len(fresh) < len(chunk):
+                _count_repeats(chunk, fresh)
             if not fresh:
                 continue
             values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(fresh))
@@ -450,6 +453,14 @@ def _size(path: Path) -> int:
         return 0
 
 
+
+
+def _count_repeats(chunk: list[tuple[bytes, tuple]], fresh: list[tuple]) -> None:
+    """Count the redeliveries a promotion dropped as the metrics' ``duplicate`` events, each of its bot and kind."""
+    kept = {id(entry) for entry in fresh}
+    for _, entry in chunk:
+        if id(entry) not in kept:
+            metrics.event(entry[0], metrics.kind_of(entry[1]), "duplicate")
 
 
 def _first_of_each(chunk: list[tuple[bytes, tuple]], new: set[bytes]) -> list[tuple]:
