@@ -1,8 +1,55 @@
 """Gunicorn settings read from the working directory: start each worker's inbox as soon as it boots,
-so events left over from a crash are taken up again without waiting for the next request."""
+so events left over from a crash are taken up again without waiting for the next request; and put
+the Prometheus metrics in multiprocess mode, so ``/metrics`` on any worker adds up all of them."""
+
+import os
+import shutil
+import tempfile
+
+#: Set in the master's environment when this file made the metrics directory, so it is removed at exit.
+OWN_METRICS_DIR = "BOTS_OWN_METRICS_DIR"
+
+
+def _metrics_dir() -> None:
+    """Give the workers a fresh ``PROMETHEUS_MULTIPROC_DIR`` unless the operator set one (to share it with the
+    Celery workers on this machine). Runs when gunicorn reads this file, before any worker (or a preloaded app)
+    imports ``prometheus_client``, which picks its mode at import; a reload finds it set and keeps it."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ[OWN_METRICS_DIR] = tempfile.mkdtemp(prefix="bots-metrics-")
+
+
+_metrics_dir()
+
+#: The access log redacted and escaped (no verify token, no forged lines); JSON lines with LOG_FORMAT=json.
+logger_class = "bots.gunicorn_logging.Logger"
+
+
+def _json_refusals() -> None:
+    """Answer what gunicorn refuses before the app runs (a line too long, a bad chunk) in the app's JSON errors."""
+    from gunicorn import util
+
+    from bots.gunicorn_logging import write_error
+
+    util.write_error = write_error
+
+
+_json_refusals()
 
 
 def post_worker_init(worker) -> None:
     deployment = getattr(worker.wsgi, "extensions", {}).get("bots")
     if deployment is not None:
         deployment.start()
+
+
+def child_exit(server, worker) -> None:
+    """Drop the live gauges of a worker that exited; its counters stay in the sums."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    """Remove the metrics directory this file made."""
+    if os.environ.get(OWN_METRICS_DIR):
+        shutil.rmtree(os.environ[OWN_METRICS_DIR], ignore_errors=True)

@@ -13,11 +13,12 @@ from pathlib import Path
 import redis
 import requests
 from flask import Flask, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from linkpreview import PreviewService
 
-from . import admin, health, previews, webhook
+from . import admin, health, logs, metrics_endpoint, previews, webhook
+from .body import BodyErrors
 from .bot import Bot
 from .cli import bots_cli
 from .config import ServerSettings, bot_settings, server_settings
@@ -49,7 +50,7 @@ class Deployment:
 
     def __post_init__(self) -> None:
         self.receiver = Receiver(self.runtimes, self.inbox.accept, self.settings.max_body_bytes,
-                                 partial(previews.answer, self.previews))
+                                 partial(previews.answer, self.previews), self.settings.max_json_depth)
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -64,8 +65,8 @@ class Deployment:
 def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor | None = None,
              session_factory: Callable[[], requests.Session] | None = None, name: str = "bots") -> Flask:
     """A Flask app serving ``bots`` with settings from ``env``; raises ConfigError on a bad setting."""
-    configure_logging(env.get("LOG_LEVEL", "INFO"))
     settings = server_settings(env)
+    logs.configure(env.get("LOG_LEVEL", "INFO"), settings.log_format)
     bots = list(bots)
     shared = _redis(settings)
     link_previews = previews.build(bots, settings, env, shared)
@@ -88,9 +89,10 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
     app.cli.add_command(bots_cli)
     app.add_url_rule("/", view_func=_index)
     app.register_blueprint(health.blueprint())
+    app.register_blueprint(metrics_endpoint.blueprint())
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _server_error)
-    app.wsgi_app = StartOnFirstRequest(app.wsgi_app, deployment.start)
+    app.wsgi_app = StartOnFirstRequest(BodyErrors(app.wsgi_app), deployment.start)
     return app
 
 
@@ -133,19 +135,6 @@ class StartOnFirstRequest:
         return self.wsgi_app(environ, start_response)
 
 
-def configure_logging(level: str) -> None:
-    """Send the framework's log lines to stderr unless the host (gunicorn, pytest) has set up logging."""
-    level = level.upper() if level.upper() in logging.getLevelNamesMapping() else "INFO"
-    for name in ("bots", "linkpreview"):
-        framework = logging.getLogger(name)
-        framework.setLevel(level)
-        if framework.handlers or logging.getLogger().handlers:
-            continue
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        framework.addHandler(handler)
-
-
 def _index():
     deployment: Deployment = _deployment()
     base = request.host_url.rstrip("/")
@@ -167,6 +156,8 @@ def _http_error(error: HTTPException):
         405: f"method {request.method} is not allowed here: use GET for the handshake and POST for deliveries",
         413: f"body is larger than {request.max_content_length} bytes",
     }
+    if isinstance(error, ClientDisconnected):
+        messages[400] = "the body ended before the length its headers promised (Content-Length or chunked)"
     response = jsonify({"error": {"message": messages.get(error.code, error.description)}})
     response.status_code = error.code or 500
     if error.code == 405:
