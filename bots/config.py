@@ -79,6 +79,7 @@ class ServerSettings:
     log_format: str = "text"
     metrics_token: str | None = None
     ready_max_age_seconds: int = 60
+    proxy_hops: int = 0
 
     def __repr__(self) -> str:
         return (f"ServerSettings(graph_api_url={self.graph_api_url!r}, data_dir={self.data_dir!r}, "
@@ -155,6 +156,7 @@ def server_settings(env: Mapping[str, str]) -> ServerSettings:
         metrics_token=_secret("METRICS_TOKEN", env["METRICS_TOKEN"], "the server") if env.get("METRICS_TOKEN")
         else None,
         ready_max_age_seconds=_int(env, "READY_MAX_AGE_SECONDS", defaults.ready_max_age_seconds, 1, 86400),
+        proxy_hops=_int(env, "PROXY_HOPS", defaults.proxy_hops, 0, 5),
     )
 
 

@@ -14,6 +14,7 @@ import redis
 import requests
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from linkpreview import PreviewService
 
@@ -92,8 +93,15 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
     app.register_blueprint(metrics_endpoint.blueprint())
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _server_error)
-    app.wsgi_app = StartOnFirstRequest(BodyErrors(app.wsgi_app), deployment.start)
+    app.wsgi_app = StartOnFirstRequest(BodyErrors(_behind_proxies(app.wsgi_app, settings.proxy_hops)),
+                                       deployment.start)
     return app
+
+
+def _behind_proxies(wsgi_app: Callable, hops: int) -> Callable:
+    """Trust ``X-Forwarded-For`` and ``X-Forwarded-Proto`` from ``hops`` proxies in front (``PROXY_HOPS``, nginx:
+    1), so the client's address, not the proxy's, is what refusals log; with 0 the headers are ignored."""
+    return ProxyFix(wsgi_app, x_for=hops, x_proto=hops) if hops else wsgi_app
 
 
 def _redis(settings: ServerSettings) -> redis.Redis | None:

@@ -114,3 +114,12 @@ def test_each_handler_run_is_one_line_naming_bot_kind_delivery_outcome_and_durat
     assert (run.bot, run.event, run.outcome) == ("demo", "page/messages", "handled")
     assert run.duration_ms >= 0
     assert "a private message" not in caplog.text
+
+
+@pytest.mark.parametrize("hops, logged", [("1", "203.0.113.7"), ("0", "127.0.0.1")])
+def test_behind_a_proxy_refusals_name_the_client_only_when_its_hops_are_trusted(served, caplog, hops, logged):
+    server = served(PROXY_HOPS=hops)
+    with caplog.at_level(logging.WARNING, logger="bots"):
+        server.client.post("/webhooks/demo", data=b"{}", headers={"X-Hub-Signature-256": "sha256=00",
+                                                                   "X-Forwarded-For": "203.0.113.7"})
+    assert f"refused a delivery from {logged}" in caplog.text
