@@ -5,6 +5,7 @@ the Prometheus metrics in multiprocess mode, so ``/metrics`` on any worker adds 
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 #: Set in the master's environment when this file made the metrics directory, so it is removed at exit.
 OWN_METRICS_DIR = "BOTS_OWN_METRICS_DIR"
@@ -15,7 +16,18 @@ def _metrics_dir() -> None:
     Celery workers on this machine). Runs when gunicorn reads this file, before any worker (or a preloaded app)
     imports ``prometheus_client``, which picks its mode at import; a reload finds it set and keeps it."""
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ[OWN_METRICS_DIR] = tempfile.mkdtemp(prefix="bots-metrics-")
+        _sweep_metrics_dirs()
+        made = tempfile.mkdtemp(prefix=f"bots-metrics-{os.getpid()}-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ[OWN_METRICS_DIR] = made
+
+
+def _sweep_metrics_dirs() -> None:
+    """Remove the metrics directories of gunicorn masters that are gone (killed before ``on_exit`` ran): the
+    master's pid is in each name."""
+    for folder in Path(tempfile.gettempdir()).glob("bots-metrics-*-*"):
+        pid = folder.name.split("-")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 _metrics_dir()

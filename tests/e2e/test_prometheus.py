@@ -87,6 +87,10 @@ def prometheus_binary() -> Path:
 
 
 def test_prometheus_reads_the_sums_of_both_workers(prometheus_binary, graph_server, tmp_path):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    left_by_a_killed_master = tmp_path / f"bots-metrics-{gone.pid}-x"
+    left_by_a_killed_master.mkdir()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = start([str(GUNICORN), "app:app", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "2",
@@ -96,6 +100,7 @@ def test_prometheus_reads_the_sums_of_both_workers(prometheus_binary, graph_serv
     prometheus: subprocess.Popen | None = None
     try:
         wait_for(f"{url}/healthz", server)
+        assert not left_by_a_killed_master.exists(), "a dead master's metrics directory is swept at start"
         sent, per_worker, deadline = 0, [], time.monotonic() + 15  # the second worker may still be booting
         while time.monotonic() < deadline and (len(per_worker) < 2 or min(per_worker) == 0):
             send(url, 8, sent)
