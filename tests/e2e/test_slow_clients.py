@@ -31,6 +31,7 @@ import requests
 
 from bots.deliveries import Deliveries
 from bots.signature import sign
+from tests.e2e.test_gunicorn import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
@@ -43,26 +44,6 @@ HOLD_SECONDS = 10.0
 # A delivery's headers: Content-Length promises a body the slow clients never finish.
 HEAD = (b"POST /webhooks/helpdesk HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: 1000\r\n\r\n")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(url: str, process: subprocess.Popen, timeout: float = 20) -> None:
-    """Return once ``url`` answers at all; fail when ``process`` exits first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode}")
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise TimeoutError(url)
 
 
 def stop(process: subprocess.Popen) -> None:
