@@ -11,6 +11,8 @@ Write a bot::
         ctx.reply("What do you need?", quick_replies=[("Printer", "PRINTER")])
 """
 
+__version__ = "0.1.0"
+
 from linkpreview import Preview, PreviewRequest
 
 from .bot import Bot, Listener

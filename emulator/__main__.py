@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -20,14 +21,17 @@ from .store import StaleDatabase
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
+    """Parse ``argv`` (default: the command line) and serve until interrupted; ``prog`` names the command
+    in ``--help`` (``bots emulator`` runs this too)."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--db", default=os.environ.get("EMULATOR_DB") or str(ROOT / "data" / "emulator.sqlite3"),
                         help="the SQLite file (EMULATOR_DB); ':memory:' keeps nothing")
     parser.add_argument("--reset", action="store_true", help="start from a fresh seeded database")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if os.environ.get("DOTENV", "1") != "0":
         load_dotenv(ROOT / ".env")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
