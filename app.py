@@ -16,8 +16,9 @@ from flask import Flask
 
 from bots import Bot, ConfigError
 from bots.config import selected_bots
+from bots.deployment import Deployment, build
 from bots.discovery import find_bots, select
-from bots.server import make_app
+from bots.flask import make_app
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -26,22 +27,31 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ``ENVIRON`` (a mapping used instead of ``os.environ``), ``DOTENV`` (False: do not read ``.env``),
     ``EXECUTOR`` and ``GRAPH_SESSION_FACTORY`` (the test kit's hooks). ``DOTENV=0`` in the
     environment also skips ``.env``, for tests that start the server as a process."""
+    bots, env, hooks = configure(config)
+    return make_app(bots, env, **hooks)
+
+
+def create_deployment(config: Mapping[str, Any] | None = None) -> Deployment:
+    """The same bots and settings as :func:`create_app`, without a web app: what a Celery worker runs."""
+    bots, env, hooks = configure(config)
+    return build(bots, env, **hooks)
+
+
+def configure(config: Mapping[str, Any] | None) -> tuple[list[Bot], dict[str, str], dict[str, Any]]:
+    """The bots, the settings and the test kit's hooks ``config`` and the environment (and ``.env``) give."""
     config = dict(config or {})
     if config.pop("DOTENV", os.environ.get("DOTENV", "1") != "0"):
         load_dotenv(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".env"))
     environ = config.pop("ENVIRON", os.environ)
-    executor = config.pop("EXECUTOR", None)
-    session_factory = config.pop("GRAPH_SESSION_FACTORY", None)
+    hooks = {"executor": config.pop("EXECUTOR", None), "session_factory": config.pop("GRAPH_SESSION_FACTORY", None)}
     package = config.pop("HANDLERS", "handlers")
     bots = config.pop("BOTS", None)
     env = {**environ, **{key: str(value) for key, value in config.items()}}
     if isinstance(bots, (list, tuple)) and all(isinstance(bot, Bot) for bot in bots):
-        chosen = list(bots)
-    else:
-        if bots is not None:
-            env["BOTS"] = bots if isinstance(bots, str) else ",".join(bots)
-        chosen = select(find_bots(package), selected_bots(env), package)
-    return make_app(chosen, env, executor=executor, session_factory=session_factory)
+        return list(bots), env, hooks
+    if bots is not None:
+        env["BOTS"] = bots if isinstance(bots, str) else ",".join(bots)
+    return select(find_bots(package), selected_bots(env), package), env, hooks
 
 
 def __getattr__(name: str) -> Flask:

@@ -1,7 +1,7 @@
 """The Celery worker's entry point: ``celery -A worker worker`` runs the inbox of the bots ``app.py`` serves.
 
 The worker builds the same deployment as a web process (settings, bots, Graph clients, dispatcher)
-from the environment and ``.env``; ``REDIS_URL`` must be set, and ``HANDLERS`` names the package
+from the environment and ``.env``, with no Flask app; ``REDIS_URL`` must be set, and ``HANDLERS`` names the package
 to find bots in (``handlers`` by default). Celery finds the Celery app under the name ``app``.
 """
 
@@ -10,16 +10,16 @@ from __future__ import annotations
 import os
 import sys
 
-from app import create_app
+from app import create_deployment
 from bots import ConfigError
 from bots.inbox.celery import CeleryInbox
 
 try:
-    flask_app = create_app({"HANDLERS": os.environ.get("HANDLERS") or "handlers"})
+    deployment = create_deployment({"HANDLERS": os.environ.get("HANDLERS") or "handlers"})
 except ConfigError as error:
     print(f"error: {error}", file=sys.stderr)
     raise SystemExit(3) from None
-inbox = flask_app.extensions["bots"].inbox
+inbox = deployment.inbox
 if not isinstance(inbox, CeleryInbox):
     print("error: REDIS_URL: is not set: the Celery worker needs the Redis the web processes use", file=sys.stderr)
     raise SystemExit(3)

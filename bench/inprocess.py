@@ -4,7 +4,7 @@ Every app is called the same way, as a WSGI application with prepared environs (
 no sockets), with distinct signed deliveries (fresh message ids, 1,000 senders in turn):
 
 - the floor (``bench/floor.py``) and the hand-written HMAC receiver (``bench/peer_hmac.py``);
-- the counting bench bot (``bench/counting_bot.py``) served by ``bots.server.make_app``, with the
+- the counting bench bot (``bench/counting_bot.py``) served by ``bots.flask.make_app``, with the
   durable SQLite inbox (``INBOX=sqlite``) and the in-memory one (``INBOX=memory``), each in two forms:
   - *request path*: ``HANDLER_THREADS=0 OUTBOX_THREADS=0``, so only what happens before the 200 is
     timed (for ``memory``, whose inbox keeps one handler thread regardless, an executor that takes
@@ -42,7 +42,7 @@ from bench.accounting import Tally
 from bench.counting_bot import bot, runs
 from bench.payloads import COUNTER_CREDENTIALS, DEAD_GRAPH_URL, Signed
 from bench.wsgi_bench import Discard
-from bots.server import make_app
+from bots.flask import make_app
 
 #: Targets for the whole path, CPU per handled event over the floor's CPU per request.
 TARGETS = {"sqlite": 1.6, "memory": 1.3}

@@ -11,7 +11,7 @@ each Celery worker on the machine) writes its figures to files there, and a scra
 adds up all of them. The inbox's backlog is read at scrape time from the inbox itself, which every
 process shares (SQLite file or Redis).
 
-No Flask here: the route is in :mod:`bots.metrics_endpoint`.
+No Flask here: the route is in :mod:`bots.flask.metrics`.
 """
 
 from __future__ import annotations

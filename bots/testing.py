@@ -28,8 +28,8 @@ from .bot import Bot
 from .deliveries import COMMUNITY_ID, PAGE_ID, USER_ID, Deliveries, batch, envelope
 from .envelope import Item
 from .executor import InlineExecutor, Job
+from .flask import make_app
 from .router import Outcome
-from .server import make_app
 
 GRAPH_URL = "https://graph.test"
 

@@ -10,7 +10,7 @@ import subprocess
 import time
 
 from bots import Bot
-from bots.server import make_app
+from bots.flask import make_app
 from bots.signature import sign
 from bots.testing import settings_for
 

@@ -10,8 +10,8 @@ import pytest
 import emulator
 from bots import Bot, messages
 from bots.executor import InlineExecutor
+from bots.flask import make_app
 from bots.messages import MessageError
-from bots.server import make_app
 from bots.testing import BotTester, settings_for
 
 

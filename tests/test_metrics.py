@@ -13,8 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bots import Bot, Preview, metrics
 from bots.deliveries import Deliveries
 from bots.envelope import Item
+from bots.flask import make_app
 from bots.inbox.celery import CeleryInbox
-from bots.server import make_app
 from bots.signature import sign
 from bots.testing import BotTester, settings_for
 from tests.support import sent_texts, wait_for

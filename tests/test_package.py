@@ -27,7 +27,7 @@ import pytest
 import requests
 from packaging.requirements import Requirement
 
-from bots.cli import bots_cli
+from bots.flask.cli import bots_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = re.search(r'^__version__ = "([^"]+)"', (ROOT / "bots" / "__init__.py").read_text(), re.M).group(1)
@@ -36,7 +36,7 @@ PACKAGES = ("bots", "linkpreview", "emulator")
 USER_APP = textwrap.dedent('''\
     """A user's bot, served by an app of their own."""
     from bots import Bot
-    from bots.server import make_app
+    from bots.flask import make_app
 
     bot = Bot("echo", description="says it back")
 
@@ -127,7 +127,7 @@ def test_the_wheel_holds_the_three_packages_their_files_and_the_command(dist: di
                for p in (ROOT / "emulator" / folder).iterdir()}
     assert shipped and shipped <= set(names)
     assert (metadata["Name"], metadata["Version"]) == ("workplace-bots", VERSION)
-    assert "bots = bots.command:main" in entry_points
+    assert "bots = bots.flask.command:main" in entry_points
     assert metadata.get_all("Provides-Extra") == ["celery"]
 
 

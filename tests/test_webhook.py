@@ -9,7 +9,7 @@ import pytest
 
 from bots import Bot
 from bots.executor import ThreadPoolExecutor
-from bots.server import make_app
+from bots.flask import make_app
 from bots.testing import BotTester, batch, settings_for
 
 

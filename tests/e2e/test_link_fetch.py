@@ -20,7 +20,7 @@ from flask import Flask, Response, redirect, request
 from werkzeug.serving import make_server
 
 from bots import Bot
-from bots.server import make_app
+from bots.flask import make_app
 from bots.signature import sign
 from bots.testing import settings_for
 from linkpreview import NO_PREVIEW

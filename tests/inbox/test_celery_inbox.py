@@ -21,8 +21,8 @@ from app import create_app
 from bots import notices
 from bots.deliveries import Deliveries, batch
 from bots.errors import GraphError
+from bots.flask import make_app
 from bots.inbox.redis_journal import KINDS
-from bots.server import make_app
 from bots.signature import sign
 from bots.testing import settings_for
 from tests.e2e.test_gunicorn import free_port

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from . import metrics
-from .errors import WebhookError
-from .signature import tokens_equal
+from .. import metrics
+from ..errors import WebhookError
+from ..signature import tokens_equal
 
 
 def blueprint() -> Blueprint:

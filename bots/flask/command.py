@@ -1,6 +1,6 @@
 """The ``bots`` console script: every ``flask bots`` command, plus ``bots emulator``, without ``flask``.
 
-``bots routes`` is ``flask bots routes``: the commands are the ones in :mod:`bots.cli`, looked up
+``bots routes`` is ``flask bots routes``: the commands are the ones in :mod:`bots.flask.cli`, looked up
 there each time, so they are written once. The app is found the way ``flask --app`` finds it:
 ``--app module:app`` (or ``module:create_app()``), else ``BOTS_APP``, else ``wsgi.py`` or
 ``app.py`` in the current directory, which goes on ``sys.path`` first; ``.env`` and ``.flaskenv``
@@ -17,7 +17,7 @@ import click
 from flask import Flask
 from flask.cli import NoAppException, ScriptInfo, get_load_dotenv, load_dotenv
 
-from . import __version__
+from .. import __version__
 from .cli import bots_cli
 
 APP_HELP = ("The app to serve, as for `flask --app`: module:app or module:create_app(); "

@@ -15,8 +15,8 @@ from typing import Any
 import redis
 from flask import Blueprint, Response, current_app, jsonify
 
-from . import notices
-from .inbox.status import InboxStatus
+from .. import notices
+from ..inbox.status import InboxStatus
 
 logger = logging.getLogger("bots")
 

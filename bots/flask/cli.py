@@ -12,11 +12,11 @@ import requests
 from flask import current_app
 from flask.cli import AppGroup
 
-from . import signature
-from .deliveries import Deliveries
-from .errors import ConfigError, GraphError
-from .manifest import as_text, manifest
-from .setup import setup
+from .. import signature
+from ..deliveries import Deliveries
+from ..errors import ConfigError, GraphError
+from ..manifest import as_text, manifest
+from ..setup import setup
 
 bots_cli = AppGroup("bots", help="Inspect and exercise the bots this app serves.")
 

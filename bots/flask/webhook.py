@@ -10,16 +10,16 @@ import json
 
 from flask import Blueprint, Response, current_app, request
 
-from . import metrics
-from .receiver import Receiver, Reply
+from .. import metrics
+from ..receiver import Receiver, Reply
 
 #: One compact encoder for every answer: ``json.dumps`` with separators builds a new one per call.
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def blueprint() -> Blueprint:
-    """The webhook routes; the app's :class:`Receiver` is found in ``app.extensions["bots"]``."""
-    bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+def blueprint(url_prefix: str = "/webhooks") -> Blueprint:
+    """The webhook routes under ``url_prefix``; the app's :class:`Receiver` is found in ``app.extensions["bots"]``."""
+    bp = Blueprint("webhooks", __name__, url_prefix=url_prefix)
     bp.add_url_rule("/<bot>", view_func=_webhook, methods=["GET", "POST"], defaults={"topic": None})
     bp.add_url_rule("/<bot>/<topic>", view_func=_webhook, methods=["GET", "POST"])
     return bp
@@ -30,6 +30,7 @@ def _webhook(bot: str, topic: str | None) -> Response:
     incoming = request._get_current_object()  # one proxy lookup instead of one per attribute
     if incoming.method == "GET":
         return _response(receiver.handshake(bot, topic, incoming.args))
+    incoming.max_content_length = receiver.max_body_bytes  # WEBHOOK_MAX_BYTES here, whatever the app allows elsewhere
     body = incoming.get_data(cache=False)
     reply = receiver.deliver(bot, topic, body, incoming.headers, incoming.remote_addr)
     metrics.delivered(bot if bot in receiver.runtimes else metrics.UNKNOWN, reply.status)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from .errors import WebhookError
-from .signature import tokens_equal
+from ..errors import WebhookError
+from ..signature import tokens_equal
 
 
 def blueprint() -> Blueprint:

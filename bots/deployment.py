@@ -1,0 +1,103 @@
+"""The composition root: bots and settings in, everything one deployment runs out. No web framework here.
+
+:func:`build` makes the settings, the Graph clients, the inbox (SQLite, Celery or in memory), the
+call statistics and the preview service for a set of bots. The Flask extension
+(:class:`bots.flask.BotServer`), the Celery worker (``worker.py``), the ``bots`` command and the test
+kit all start from it, so they run one deployment whatever serves it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import requests
+
+from linkpreview import PreviewService
+
+from . import logs, previews
+from .bot import Bot
+from .config import ServerSettings, bot_settings, server_settings
+from .dedupe import MemoryDedupe
+from .dispatch import Dispatcher
+from .executor import Executor, ThreadPoolExecutor
+from .inbox import Inbox, MemoryInbox, SQLiteInbox, SQLiteJournal
+from .inbox.redis_journal import redis_client
+from .receiver import Receiver
+from .runtime import BotRuntime
+from .stats import CallStats, RedisCallStats
+from .store import Store
+
+
+@dataclass
+class Deployment:
+    """What one process runs for its bots; a web app keeps it in ``app.extensions["bots"]``."""
+
+    settings: ServerSettings
+    runtimes: dict[str, BotRuntime]
+    dispatcher: Dispatcher
+    inbox: Inbox
+    stats: CallStats | RedisCallStats
+    previews: PreviewService
+    receiver: Receiver = field(init=False)
+    started: bool = False
+
+    def __post_init__(self) -> None:
+        self.receiver = Receiver(self.runtimes, self.inbox.accept, self.settings.max_body_bytes,
+                                 partial(previews.answer, self.previews), self.settings.max_json_depth)
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the inbox's threads, once per process (on the first request, or when gunicorn boots a worker);
+        they stop when the process exits."""
+        with self._lock:
+            if not self.started:
+                self.inbox.start()
+                atexit.register(self.inbox.shutdown)
+                self.started = True
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop the inbox's threads, letting running work finish within ``timeout`` seconds."""
+        with self._lock:
+            if self.started:
+                self.inbox.shutdown(timeout)
+                atexit.unregister(self.inbox.shutdown)
+                self.started = False
+
+
+def build(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor | None = None,
+          session_factory: Callable[[], requests.Session] | None = None) -> Deployment:
+    """The deployment serving ``bots`` with settings from ``env``; raises ConfigError on a bad setting."""
+    settings = server_settings(env)
+    logs.configure(env.get("LOG_LEVEL", "INFO"), settings.log_format)
+    bots = list(bots)
+    shared = redis_client(settings.redis_url) if settings.redis_url else None
+    link_previews = previews.build(bots, settings, env, shared)
+    store = None if settings.inbox == "celery" else Store(Path(settings.data_dir) / "bots.sqlite3")
+    stats = RedisCallStats(shared) if shared is not None else CallStats(store)
+    runtimes = {bot.name: BotRuntime.build(bot, bot_settings(bot.name, env), settings, stats,
+                                           session_factory() if session_factory else None)
+                for bot in bots}
+    dispatcher = Dispatcher(runtimes, MemoryDedupe(settings.dedupe_ttl_seconds, settings.dedupe_max_keys))
+    inbox = build_inbox(settings, store, dispatcher, runtimes, executor)
+    return Deployment(settings, runtimes, dispatcher, inbox, stats, link_previews)
+
+
+def build_inbox(settings: ServerSettings, store: Store | None, dispatcher: Dispatcher, runtimes: dict[str, BotRuntime],
+                executor: Executor | None = None) -> Inbox:
+    """The inbox ``settings`` ask for; a given ``executor`` (the test kit's) means the in-memory one."""
+    if executor is not None or settings.inbox == "memory":
+        return MemoryInbox(executor or ThreadPoolExecutor(max(1, settings.workers), settings.queue_limit), dispatcher)
+    if settings.inbox == "celery":
+        from .inbox.celery import CeleryInbox
+        return CeleryInbox.from_settings(settings, dispatcher, runtimes)
+    journal = SQLiteJournal(store, settings.dedupe_ttl_seconds, settings.inbox_lease_seconds)
+    return SQLiteInbox(journal, dispatcher, runtimes, handler_threads=settings.workers,
+                       sender_threads=settings.outbox_threads, max_attempts=settings.inbox_max_attempts,
+                       send_attempts=settings.outbox_max_attempts, retry_base=settings.inbox_retry_base_ms / 1000,
+                       strict=settings.inbox_order == "strict")
+
