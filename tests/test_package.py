@@ -128,6 +128,7 @@ def test_the_wheel_holds_the_three_packages_their_files_and_the_command(dist: di
     assert shipped and shipped <= set(names)
     assert (metadata["Name"], metadata["Version"]) == ("workplace-bots", VERSION)
     assert "bots = bots.flask.command:main" in entry_points
+    assert "[pytest11]\nbots.pytest_plugin = bots.pytest_plugin" in entry_points
     assert metadata.get_all("Provides-Extra") == ["celery"]
 
 
@@ -202,6 +203,37 @@ def test_bots_finds_app_py_in_the_current_folder_and_says_how_when_there_is_none
     refused = venv.run("bots", "routes", cwd=empty, check=False)
     assert refused.returncode == 2
     assert "found no app: pass --app module:app, set BOTS_APP" in refused.stderr
+
+
+USER_TESTS = textwrap.dedent('''\
+    """A user's tests, with the fixtures the installed package brings to pytest (no conftest, no -p)."""
+    from mybot_app import bot
+
+
+    def test_a_person_says_hi_and_the_bot_says_it_back(workplace):
+        priya = workplace(bot).person("Priya Raman")
+        priya.send("hi")
+        assert priya.wait_for_reply().text == "hi"
+
+
+    def test_the_tester(bot_tester):
+        tester = bot_tester(bot)
+        tester.message("hello")
+        assert tester.replies[-1].text == "hello"
+    ''')
+
+
+def test_installed_its_pytest_plugin_gives_a_users_tests_the_fixtures(venv: Venv, project: Path) -> None:
+    pins = dict(line.split("==") for line in (ROOT / "requirements-dev.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    venv.install(*(f"{name}=={pins[name]}" for name in ("pytest", "iniconfig", "pluggy", "Pygments")))
+    (project / "test_mybot.py").write_text(USER_TESTS)
+    listed = venv.run("pytest", "--fixtures", "-p", "no:cacheprovider", cwd=project).stdout
+    assert re.search(r"^bot_tester -- .*bots/pytest_plugin\.py", listed, re.M), listed
+    assert re.search(r"^workplace -- .*bots/pytest_plugin\.py", listed, re.M), listed
+    done = venv.run("pytest", "-q", "-p", "no:cacheprovider", cwd=project, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
 
 
 def free_port() -> int:
