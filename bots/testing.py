@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,8 +137,29 @@ def settings_for(bot: Bot) -> dict[str, str]:
             f"{prefix}_VERIFY_TOKEN": f"test-verify-{bot.name}", f"{prefix}_APP_ID": "1234567890"}
 
 
+class TestClock:
+    """The durable inbox's clock in a test: it stands still until :meth:`BotTester.advance` moves it."""
+
+    __test__ = False
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class BotTester:
-    """Serves bots in an app of their own and drives them the way Workplace would."""
+    """Serves bots in an app of their own and drives them the way Workplace would.
+
+    Handlers run as in production, on the default durable inbox: each delivery is stored, typed,
+    deduplicated and handled, and what the handler sends goes through the outbox once it has
+    returned, so ``ctx.send`` returns the same handles, ``ctx.state`` is kept between events the
+    same way and a handler that raises sends nothing and is retried with its backoff. Only the
+    threads are missing: the tester runs the engine inline after each delivery, and the inbox's clock
+    stands still until :meth:`advance` moves it (to reach a retry). ``settings={"INBOX": "memory"}``
+    tests against the in-memory inbox instead.
+    """
 
     __test__ = False  # not a pytest test class
 
@@ -157,8 +179,16 @@ class BotTester:
             self.env["GRAPH_API_URL"] = graph_url
         self.graph = GraphRecorder()
         self.executor = RecordingExecutor()
-        self.app = make_app(bots, self.env, executor=self.executor,
+        self.durable = self.env.get("INBOX", "sqlite").strip().lower() == "sqlite"
+        if self.durable:
+            self.env.update(INBOX="sqlite", HANDLER_THREADS="0", OUTBOX_THREADS="0")
+        self.app = make_app(bots, self.env, executor=None if self.durable else self.executor,
                             session_factory=None if graph_url else self.graph.session)
+        self.deployment = self.app.extensions["bots"]
+        self.clock = TestClock()
+        if self.durable:
+            self.deployment.inbox.journal.clock = self.clock
+            self._record_outcomes()
         self.client = self.app.test_client()
         self.build = Deliveries(page_id, sender, community)
 
@@ -182,7 +212,39 @@ class BotTester:
             sent[header] = signature.sign(raw, key, algorithm)
         sent.update(headers or {})
         path = f"/webhooks/{name}" + (f"/{topic}" if topic else "")
-        return self.client.post(path, data=raw, headers=sent)
+        answer = self.client.post(path, data=raw, headers=sent)
+        self.run_due()
+        return answer
+
+    def run_due(self) -> int:
+        """Handle what the inbox holds that is due, and deliver its outbox, now (the durable inbox only)."""
+        return self.deployment.inbox.run_due() if self.durable else 0
+
+    def advance(self, seconds: float) -> int:
+        """Move the inbox's clock on and run what has come due: a retry after its backoff, say."""
+        self.clock.now += seconds
+        return self.run_due()
+
+    @property
+    def pending(self) -> int:
+        """Events and outbox messages still waiting (a retry not yet due)."""
+        return self.deployment.inbox.pending
+
+    @property
+    def dead_letters(self) -> list[dict]:
+        """Events and messages parked after their last attempt."""
+        return self.deployment.inbox.dead_letters()
+
+    def _record_outcomes(self) -> None:
+        """Keep what became of each run the durable engine makes, as the in-memory inbox's executor does."""
+        dispatcher = self.deployment.dispatcher
+        run = dispatcher.run
+
+        def recorded(bot_name: str, item: Item, **kwargs: Any) -> Outcome:
+            outcome = run(bot_name, item, **kwargs)
+            self.executor.outcomes.append(outcome)
+            return outcome
+        dispatcher.run = recorded
 
     def handshake(self, verify_token: str | None = None, *, mode: str = "subscribe", challenge: str = "challenge-1",
                   bot: Bot | None = None) -> TestResponse:

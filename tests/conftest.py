@@ -23,7 +23,14 @@ def bot() -> Bot:
 
 @pytest.fixture
 def tester(bot: Bot) -> BotTester:
+    """The test kit as production runs: the durable inbox, its outbox and state, inline."""
     return BotTester(bot)
+
+
+@pytest.fixture
+def memory_tester(bot: Bot) -> BotTester:
+    """The test kit on the in-memory inbox (``INBOX=memory``): effects are made while the handler runs."""
+    return BotTester(bot, settings={"INBOX": "memory"})
 
 
 class LoopbackServer:

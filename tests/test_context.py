@@ -90,7 +90,7 @@ def test_misuse_fails_in_the_handler_with_a_clear_message(tester, bot):
     assert tester.calls == []
 
 
-def test_a_graph_error_reaches_the_error_handler(tester, bot):
+def test_a_graph_error_reaches_the_error_handler(memory_tester, bot):
     errors = []
 
     @bot.on_message()
@@ -101,12 +101,12 @@ def test_a_graph_error_reaches_the_error_handler(tester, bot):
     def keep(error, event, ctx):
         errors.append(error)
 
-    tester.graph.fail_next("(#551) This person isn't available right now.", code=551, status=400)
-    tester.message("x")
+    memory_tester.graph.fail_next("(#551) This person isn't available right now.", code=551, status=400)
+    memory_tester.message("x")
     assert errors[0].code == 551 and errors[0].retryable is False
 
 
-def test_with_no_outbox_a_comment_on_a_new_post_goes_under_its_real_id(tester, bot):
+def test_with_no_outbox_a_comment_on_a_new_post_goes_under_its_real_id(memory_tester, bot):
     returned = []
 
     @bot.on_message()
@@ -117,13 +117,13 @@ def test_with_no_outbox_a_comment_on_a_new_post_goes_under_its_real_id(tester, b
         ctx.like(post)
         ctx.graph.comment(post, "Done")
 
-    tester.message("go")
-    assert [(c.method, c.path) for c in tester.calls] == [("POST", "555/feed"), ("POST", "1/comments"),
+    memory_tester.message("go")
+    assert [(c.method, c.path) for c in memory_tester.calls] == [("POST", "555/feed"), ("POST", "1/comments"),
                                                         ("POST", "1/likes"), ("POST", "1/comments")]
     assert isinstance(returned[0], Ref) and returned[0].known and returned[0].value == "1"
 
 
-def test_with_no_outbox_a_new_group_chat_is_renamed_joined_and_used_by_its_real_key(tester, bot):
+def test_with_no_outbox_a_new_group_chat_is_renamed_joined_and_used_by_its_real_key(memory_tester, bot):
     returned = []
 
     @bot.on_message()
@@ -134,24 +134,24 @@ def test_with_no_outbox_a_new_group_chat_is_renamed_joined_and_used_by_its_real_
         ctx.add_participants(["100073"], thread=sent.thread_key)
         ctx.send("Carol joins", thread=sent.thread_key)
 
-    tester.message("go")
-    assert [c.path for c in tester.calls[1:3]] == ["t_1/threadname", "t_1/participants"]
-    assert tester.replies[-1].recipient == {"thread_key": "t_1"}
+    memory_tester.message("go")
+    assert [c.path for c in memory_tester.calls[1:3]] == ["t_1/threadname", "t_1/participants"]
+    assert memory_tester.replies[-1].recipient == {"thread_key": "t_1"}
     assert returned[0].message_id.value == "m_sent_1" and returned[0].thread_key.value == "t_1"
 
 
-def test_reply_returns_handles_to_the_answer(tester, bot):
+def test_reply_returns_handles_to_the_answer(memory_tester, bot):
     returned = []
     bot.on_message()(lambda event, ctx: returned.append(ctx.reply("hi")))
     bot.on("group", "posts")(lambda event, ctx: returned.append(ctx.reply("thanks")))
-    tester.message("x", sender="555")
-    tester.change("group", "posts", {"verb": "add", "post_id": "9_8", "message": "hello", "from": {"id": "1"}})
+    memory_tester.message("x", sender="555")
+    memory_tester.change("group", "posts", {"verb": "add", "post_id": "9_8", "message": "hello", "from": {"id": "1"}})
     sent, comment = returned
     assert (sent.message_id.value, sent.recipient_id.value) == ("m_sent_1", "555")
     assert isinstance(comment, Ref) and comment.value == "2"
 
 
-def test_a_handle_the_answer_lacks_fails_at_once_as_it_would_in_the_sender(tester, bot):
+def test_a_handle_the_answer_lacks_fails_at_once_as_it_would_in_the_sender(memory_tester, bot):
     errors = []
 
     @bot.on_message(r"^one")
@@ -165,14 +165,14 @@ def test_a_handle_the_answer_lacks_fails_at_once_as_it_would_in_the_sender(teste
         ctx.rename_thread("x", thread=ctx.send("hi", ids=["1", "2"]).message_id)
 
     bot.error_handler(lambda error, event, ctx: errors.append(error))
-    tester.message("one")
-    tester.message("wrong")
+    memory_tester.message("one")
+    memory_tester.message("wrong")
     assert isinstance(errors[0], UnresolvedRef) and "no thread_key" in str(errors[0])
     assert isinstance(errors[1], ValueError) and "thread_key" in str(errors[1])
-    assert [c.path for c in tester.calls] == ["me/messages", "me/messages"]
+    assert [c.path for c in memory_tester.calls] == ["me/messages", "me/messages"]
 
 
-def test_ctx_sent_records_the_call_with_the_real_id(tester, bot):
+def test_ctx_sent_records_the_call_with_the_real_id(memory_tester, bot):
     seen = []
 
     @bot.on_message()
@@ -180,21 +180,21 @@ def test_ctx_sent_records_the_call_with_the_real_id(tester, bot):
         ctx.comment("x", target=ctx.post("555", "y"))
         seen.extend((call["path"], call["answer"]) for call in ctx.sent)
 
-    tester.message("go")
+    memory_tester.message("go")
     assert seen == [("555/feed", {"id": "1"}), ("1/comments", {"id": "2"})]
 
 
-def test_bot_graph_returns_plain_values_and_takes_only_known_handles(tester, bot):
+def test_bot_graph_returns_plain_values_and_takes_only_known_handles(memory_tester, bot):
     kept = []
 
     @bot.on_message()
     def handler(event, ctx):
         kept.append(ctx.post("555", "y"))
 
-    tester.message("go")
+    memory_tester.message("go")
     assert bot.graph.post("555", "z") == "2"
     bot.graph.comment(kept[0], "from a job")
-    assert tester.comments[-1] == ("1", "from a job")
+    assert memory_tester.comments[-1] == ("1", "from a job")
     pending = Ref(Run(), 0, "id")
     with pytest.raises(ValueError, match="still in its handler run's outbox"):
         bot.graph.like(pending)

@@ -81,7 +81,16 @@ def test_a_passing_graph_fault_is_retried_and_the_person_gets_the_menu(helpdesk)
     assert len(helpdesk.calls) == 2
 
 
-def test_a_failed_send_is_apologised_for(helpdesk):
+def test_on_the_in_memory_inbox_a_failed_send_is_apologised_for():
+    helpdesk = BotTester(bot, settings={"INBOX": "memory"})
     helpdesk.graph.fail_next("(#100) Invalid parameter", code=100, status=400)
     helpdesk.message("help")
     assert helpdesk.replies[-1].text.startswith("Something went wrong on my side")
+
+
+def test_on_the_durable_inbox_a_refused_send_is_a_dead_letter_and_no_apology(helpdesk):
+    helpdesk.graph.fail_next("(#100) Invalid parameter", code=100, status=400)
+    helpdesk.message("help")
+    [letter] = helpdesk.dead_letters
+    assert "(#100) Invalid parameter" in letter["error"]
+    assert not any(reply.text and reply.text.startswith("Something went wrong") for reply in helpdesk.replies)

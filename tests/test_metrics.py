@@ -162,7 +162,7 @@ def test_a_graph_error_code_and_a_message_graph_refuses_for_good(bot, served, gr
 
 def test_graph_calls_with_no_answer_are_network_and_their_retries_are_counted(bot):
     bot.on_message()(lambda event, ctx: ctx.reply("hello"))
-    tester = BotTester(bot, graph_url="http://127.0.0.1:9", settings={"GRAPH_RETRY_ATTEMPTS": "2"})
+    tester = BotTester(bot, graph_url="http://127.0.0.1:9", settings={"GRAPH_RETRY_ATTEMPTS": "2", "INBOX": "memory"})
     counts = Counts(tester.client)
     tester.message("hi")
     assert counts.moved("bots_graph_calls_total", bot="demo", endpoint="/me/messages", status="network",

@@ -30,7 +30,7 @@ def comment(event, ctx):
     ctx.comment("seen")
 
 
-tester = BotTester(bot)
+tester = BotTester(bot, settings={"INBOX": "memory"})  # every item has an outcome here, a redelivery too
 SECRET = tester.secret()
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

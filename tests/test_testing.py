@@ -42,13 +42,42 @@ def test_builders_make_every_kind_of_delivery():
         build.message("a")["entry"][0]["messaging"][0]["message"]["mid"]
 
 
-def test_graph_failures_can_be_scripted(tester, bot):
+def test_graph_failures_can_be_scripted(memory_tester, bot):
     errors = []
     bot.on_message()(lambda e, ctx: ctx.reply("x"))
     bot.error_handler(lambda error, e, c: errors.append(error.code))
-    tester.graph.fail_next(code=613, status=400)
-    tester.message("rate limited once, retried")
-    tester.graph.fail_next("(#100) Invalid parameter", code=100, status=400)
-    tester.message("refused for good")
+    memory_tester.graph.fail_next(code=613, status=400)
+    memory_tester.message("rate limited once, retried")
+    memory_tester.graph.fail_next("(#100) Invalid parameter", code=100, status=400)
+    memory_tester.message("refused for good")
     assert errors == [100]
-    assert len(tester.calls) == 3
+    assert len(memory_tester.calls) == 3
+
+
+def test_the_kit_runs_production_semantics_a_raising_handler_sends_nothing_until_its_retry(tester, bot):
+    attempts = []
+
+    @bot.on_message()
+    def flaky(event, ctx):
+        attempts.append(event.text)
+        ctx.reply("partial answer")
+        if len(attempts) == 1:
+            raise RuntimeError("first try fails")
+
+    tester.message("hi")
+    assert tester.replies == [] and tester.pending == 1, "the failed run's reply is rolled back, its retry waits"
+    tester.advance(5)
+    assert attempts == ["hi", "hi"]
+    assert [reply.text for reply in tester.replies] == ["partial answer"]
+    assert tester.pending == 0
+
+
+def test_the_kit_keeps_state_between_events_as_the_durable_inbox_does(tester, bot):
+    @bot.on_message()
+    def count(event, ctx):
+        ctx.state["seen"] = ctx.state.get("seen", 0) + 1
+        ctx.reply(f"seen {ctx.state['seen']}")
+
+    tester.message("a")
+    tester.message("b")
+    assert [reply.text for reply in tester.replies] == ["seen 1", "seen 2"]

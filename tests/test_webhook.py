@@ -180,7 +180,7 @@ def test_every_item_of_a_batch_is_handled_in_order(tester, echo):
     body["entry"][0]["messaging"].append(build.message("four")["entry"][0]["messaging"][0])
     response = tester.post(body)
     assert response.json == {"received": 4}
-    assert [r.text for r in tester.replies] == ["you said one", "you said four", "you said two", "you said three"]
+    assert [r.text for r in tester.replies] == ["you said one", "you said two", "you said four", "you said three"]
 
 
 def test_a_handler_exception_still_answers_200_and_reaches_the_error_handler(tester, bot):

@@ -109,6 +109,21 @@ class SQLiteInbox:
         self.senders.wake(replayed)
         return replayed
 
+    def run_due(self) -> int:
+        """Handle every event and deliver every outbox message due now, in the calling thread, until none is
+        left: the engine without its threads, for the test kit (inline, deterministic). Returns how many
+        events and messages were worked."""
+        worked = 0
+        while True:
+            jobs = self._take_events()
+            if jobs:
+                self._handle(jobs)
+            elif messages := self._take_messages():
+                self._deliver(messages)
+            else:
+                return worked
+            worked += len(jobs) or len(messages)
+
     def _take_events(self) -> list[Taken]:
         if time.monotonic() >= self._next_purge:
             self._next_purge = time.monotonic() + PURGE_EVERY
