@@ -43,29 +43,32 @@ class Actions:
         self.client = client
 
     def send(self, message: str | dict, *, to: Id | None = None, ids: Sequence[Id] | None = None,
-             thread: Id | None = None, quick_replies: QuickReplies = None) -> Sent:
-        """Send a message to one person (``to``), a new group chat (``ids``) or a thread (``thread``).
+             thread: Id | None = None, quick_replies: QuickReplies = None, user_ref: str | None = None) -> Sent:
+        """Send a message to one person (``to``), a new group chat (``ids``), a thread (``thread``), or a
+        Messenger chat plugin guest known only by ``user_ref``.
 
         ``message`` is text, or a message body from :mod:`bots.messages`; it is checked against
         Messenger's rules first, and nothing is sent when it breaks one.
         """
         body = messages.text(message, quick_replies) if isinstance(message, str) else messages.validate(message)
-        answer = self.call("POST", "me/messages", {"recipient": recipient(to, ids, thread),
+        answer = self.call("POST", "me/messages", {"recipient": recipient(to, ids, thread, user_ref),
                                                    "messaging_type": self.messaging_type, "message": body})
         return Sent(*(self._result(answer, field) for field in ("message_id", "recipient_id", "thread_key")))
 
-    def sender_action(self, action: str, *, to: Id | None = None, thread: Id | None = None) -> None:
+    def sender_action(self, action: str, *, to: Id | None = None, thread: Id | None = None,
+                      user_ref: str | None = None) -> None:
         """Show ``typing_on``, ``typing_off`` or ``mark_seen`` in a conversation."""
-        self.call("POST", "me/messages", {"recipient": recipient(to, None, thread),
+        self.call("POST", "me/messages", {"recipient": recipient(to, None, thread, user_ref),
                                           "sender_action": messages.sender_action(action)})
 
-    def typing(self, on: bool = True, *, to: Id | None = None, thread: Id | None = None) -> None:
+    def typing(self, on: bool = True, *, to: Id | None = None, thread: Id | None = None,
+               user_ref: str | None = None) -> None:
         """Show (or stop showing) the typing indicator."""
-        self.sender_action("typing_on" if on else "typing_off", to=to, thread=thread)
+        self.sender_action("typing_on" if on else "typing_off", to=to, thread=thread, user_ref=user_ref)
 
-    def mark_seen(self, *, to: Id | None = None, thread: Id | None = None) -> None:
+    def mark_seen(self, *, to: Id | None = None, thread: Id | None = None, user_ref: str | None = None) -> None:
         """Mark the person's last message as seen."""
-        self.sender_action("mark_seen", to=to, thread=thread)
+        self.sender_action("mark_seen", to=to, thread=thread, user_ref=user_ref)
 
     def comment(self, target: Id, text: str) -> Id | None:
         """Comment under a post or comment (``POST /{id}/comments``); returns the comment id."""
@@ -119,15 +122,19 @@ class Actions:
         return answer.get(field)
 
 
-def recipient(to: Id | None, ids: Sequence[Id] | None, thread: Id | None) -> dict:
-    """The Send API recipient for exactly one of ``to``, ``ids`` and ``thread``."""
-    given = [name for name, value in (("to", to), ("ids", ids), ("thread", thread)) if value]
+def recipient(to: Id | None, ids: Sequence[Id] | None, thread: Id | None, user_ref: str | None = None) -> dict:
+    """The Send API recipient for exactly one of ``to``, ``ids``, ``thread`` and ``user_ref``: the one
+    place a message's addressee is decided, for ``bot.graph`` and ``ctx`` alike."""
+    given = [name for name, value in (("to", to), ("ids", ids), ("thread", thread), ("user_ref", user_ref)) if value]
     if len(given) != 1:
-        raise ValueError(f"say who gets the message with exactly one of to=, ids= or thread= (got {given or 'none'})")
+        raise ValueError("say who gets the message with exactly one of to=, ids=, thread= or user_ref= "
+                         f"(got {given or 'none'})")
     if to:
         return {"id": _id(to)}
     if thread:
         return {"thread_key": _thread(thread)}
+    if user_ref:
+        return {"user_ref": _user_ref(user_ref)}
     return {"ids": _ids(ids or ())}
 
 
@@ -161,6 +168,13 @@ def _thread(value: Id) -> Id:
     if not isinstance(value, str) or not value.startswith("t_"):
         raise ValueError(f"a thread key looks like t_<digits>, got {value!r}")
     return _id(value)
+
+
+def _user_ref(value: str) -> str:
+    """``value`` if it can be a chat plugin's user reference: non-empty text."""
+    if not isinstance(value, str):
+        raise ValueError(f"a user_ref is the text Messenger's chat plugin gave, got {value!r}")
+    return value
 
 
 def _ids(values: Sequence[Id]) -> list[Id]:

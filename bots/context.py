@@ -52,8 +52,9 @@ class Context(OutboxActions):
         return OutboxActions(self.client, self.outbox, self.run)
 
     def reply(self, message: str | dict, quick_replies: QuickReplies = None) -> Sent | Ref:
-        """Answer where the event came from: the sender of a 1:1 chat, the thread of a group chat,
-        or, for a post, comment or mention, a comment under it."""
+        """Answer where the event came from: the sender of a 1:1 chat (through its ``user_ref`` for a
+        Messenger chat plugin guest), the thread of a group chat, or, for a post, comment or mention, a
+        comment under it."""
         if isinstance(self.event, MessagingEvent):
             return self.send(message, quick_replies=quick_replies)
         if quick_replies or not isinstance(message, str):
@@ -61,19 +62,21 @@ class Context(OutboxActions):
         return self.comment(message)
 
     def send(self, message: str | dict, *, to: Id | None = None, ids: Sequence[Id] | None = None,
-             thread: Id | None = None, quick_replies: QuickReplies = None) -> Sent:
+             thread: Id | None = None, quick_replies: QuickReplies = None, user_ref: str | None = None) -> Sent:
         """Send a message; without a target, to the conversation the event came from.
 
-        Returns handles to the answer's ``message_id``, ``recipient_id`` and ``thread_key``.
+        Returns handles to the answer's ``message_id``, ``recipient_id`` and ``thread_key`` (Messenger
+        answers a send to a ``user_ref`` with no ``recipient_id``).
         """
-        if not (to or ids or thread):
-            to, thread = self._conversation()
-        return super().send(message, to=to, ids=ids, thread=thread, quick_replies=quick_replies)
+        if not (to or ids or thread or user_ref):
+            return super().send(message, quick_replies=quick_replies, **self._conversation())
+        return super().send(message, to=to, ids=ids, thread=thread, quick_replies=quick_replies, user_ref=user_ref)
 
-    def sender_action(self, action: str, *, to: Id | None = None, thread: Id | None = None) -> None:
-        if not (to or thread):
-            to, thread = self._conversation()
-        super().sender_action(action, to=to, thread=thread)
+    def sender_action(self, action: str, *, to: Id | None = None, thread: Id | None = None,
+                      user_ref: str | None = None) -> None:
+        if not (to or thread or user_ref):
+            return super().sender_action(action, **self._conversation())
+        super().sender_action(action, to=to, thread=thread, user_ref=user_ref)
 
     def comment(self, text: str, target: Id | None = None) -> Ref:  # type: ignore[override]
         """Comment under the comment, post or mention the event is about, or under ``target``;
@@ -102,13 +105,19 @@ class Context(OutboxActions):
         self.sent.append({"method": effect.method, "path": effect.path, "body": effect.body, "answer": answer})
         return answer
 
-    def _conversation(self) -> tuple[str | None, str | None]:
-        if self.event.thread_id:
-            return None, self.event.thread_id
-        if self.event.sender_id is None or not isinstance(self.event, MessagingEvent):
-            raise ValueError(f"{self.event.describe()} is not a chat: say who gets the message with to=, ids= or "
-                             "thread=")
-        return self.event.sender_id, None
+    def _conversation(self) -> dict[str, str]:
+        """The event's chat as the target of a send: its thread, its sender, or the chat plugin guest's
+        ``user_ref`` when that is all the sender has; :func:`bots.actions.recipient` makes it a recipient."""
+        event = self.event
+        if event.thread_id:
+            return {"thread": event.thread_id}
+        if isinstance(event, MessagingEvent):
+            if event.sender_id is not None:
+                return {"to": event.sender_id}
+            if event.user_ref is not None:
+                return {"user_ref": event.user_ref}
+        raise ValueError(f"{event.describe()} is not a chat: say who gets the message with to=, ids=, thread= or "
+                         "user_ref=")
 
     def _thread(self) -> str:
         if not self.event.thread_id:

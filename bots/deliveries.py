@@ -26,8 +26,9 @@ class Deliveries:
 
     def message(self, text: str | None = "hello", *, sender: str | None = None, thread: str | None = None,
                 mid: str | None = None, quick_reply: str | None = None, attachments: list[dict] | None = None,
-                is_echo: bool = False, **extra: Any) -> dict:
-        """A chat message (``page``/``messages``); ``thread`` makes it a group-chat message."""
+                is_echo: bool = False, user_ref: str | None = None, **extra: Any) -> dict:
+        """A chat message (``page``/``messages``); ``thread`` makes it a group-chat message, ``user_ref``
+        one from a Messenger chat plugin guest."""
         message: dict[str, Any] = {"mid": mid or f"m_{self._run}_{next(self._mids)}"}
         if text is not None:
             message["text"] = text
@@ -37,17 +38,17 @@ class Deliveries:
             message["attachments"] = attachments
         if is_echo:
             message["is_echo"] = True
-        return self.messaging({"message": message, **extra}, sender=sender, thread=thread)
+        return self.messaging({"message": message, **extra}, sender=sender, thread=thread, user_ref=user_ref)
 
     def quick_reply(self, payload: str, text: str | None = None, **kwargs: Any) -> dict:
         """A quick-reply tap: a message carrying the quick reply's title and payload."""
         return self.message(text if text is not None else payload.title(), quick_reply=payload, **kwargs)
 
     def postback(self, payload: str, title: str | None = None, *, sender: str | None = None,
-                 thread: str | None = None) -> dict:
+                 thread: str | None = None, user_ref: str | None = None) -> dict:
         """A button, menu or Get Started tap (``page``/``messaging_postbacks``)."""
         return self.messaging({"postback": {"title": title or payload.title(), "payload": payload}},
-                              sender=sender, thread=thread)
+                              sender=sender, thread=thread, user_ref=user_ref)
 
     def delivery(self, mids: list[str], watermark: int = 1_700_000_000_000, **kwargs: Any) -> dict:
         """Messages the bot sent were delivered (``page``/``message_deliveries``)."""
@@ -57,15 +58,29 @@ class Deliveries:
         """The person read the bot's messages (``page``/``message_reads``)."""
         return self.messaging({"read": {"watermark": watermark}}, **kwargs)
 
-    def messaging(self, item: dict, *, sender: str | None = None, thread: str | None = None) -> dict:
-        """Any ``messaging`` item, with sender, recipient and timestamp filled in."""
-        party: dict[str, Any] = {"id": sender or self.sender}
-        if self.community:
-            party["community"] = {"id": self.community}
-        full = {"sender": party, "recipient": {"id": self.page_id}, "timestamp": next(self._clock), **item}
+    def messaging(self, item: dict, *, sender: str | None = None, thread: str | None = None,
+                  user_ref: str | None = None) -> dict:
+        """Any ``messaging`` item, with sender, recipient and timestamp filled in.
+
+        With ``user_ref`` the sender is Messenger's chat plugin guest, ``{"user_ref": ...}`` alone: no id,
+        no community.
+        """
+        full = {"sender": self._sender(sender, user_ref), "recipient": {"id": self.page_id},
+                "timestamp": next(self._clock), **item}
         if thread:
             full["thread"] = {"id": thread}
         return envelope("page", [{"id": self.page_id, "time": full["timestamp"], "messaging": [full]}])
+
+    def _sender(self, sender: str | None, user_ref: str | None) -> dict:
+        """The ``sender`` of a ``messaging`` item: a Workplace person, or a chat plugin guest's ``user_ref``."""
+        if user_ref is not None:
+            if sender is not None:
+                raise ValueError("a sender has an id or a user_ref, not both")
+            return {"user_ref": user_ref}
+        party: dict[str, Any] = {"id": sender or self.sender}
+        if self.community:
+            party["community"] = {"id": self.community}
+        return party
 
     def mention(self, text: str = "@helpdesk can you help?", *, post_id: str = "1234567890_987654321",
                 comment_id: str | None = None, sender: str | None = None) -> dict:

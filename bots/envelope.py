@@ -104,16 +104,16 @@ class Item(NamedTuple):
 
     @property
     def conversation_key(self) -> str:
-        """Items with the same key are one conversation (a chat thread, a 1:1 sender, a post's
-        comments) and are handled in the order they arrived."""
+        """Items with the same key are one conversation (a chat thread, a 1:1 sender by id or, for a chat
+        plugin guest, by ``user_ref``, a post's comments) and are handled in the order they arrived."""
         data = self.data
         if self.kind == "messaging":
             thread = data.get("thread")
             if isinstance(thread, dict) and thread.get("id"):
                 return f"thread:{thread['id']}"
-            sender, recipient = _ref_id(data.get("sender")), _ref_id(data.get("recipient"))
-            person = recipient if sender == self.entry_id and recipient else sender
-            return f"user:{person}"
+            sender, recipient = data.get("sender"), data.get("recipient")
+            own = _ref_id(sender) is not None and _ref_id(sender) == self.entry_id
+            return _person(recipient if own and _ref_id(recipient) else sender)
         value = data.get("value")
         if isinstance(value, dict) and (post := value.get("post_id") or value.get("comment_id")):
             return f"post:{post}"
@@ -170,6 +170,15 @@ def _ref_id(ref: object) -> str | None:
     return ref.get("id") if isinstance(ref, dict) else None
 
 
+def _person(party: object) -> str:
+    """The 1:1 conversation with ``party``: ``user:<id>``, or ``user_ref:<ref>`` for a chat plugin guest
+    known by no id (a reference is no id, so the two never share a conversation)."""
+    user_ref = party.get("user_ref") if isinstance(party, dict) else None
+    if _ref_id(party) is None and user_ref is not None:
+        return f"user_ref:{user_ref}"
+    return f"user:{_ref_id(party)}"
+
+
 def load_event(item: Item) -> ev.Event:
     """The typed event for ``item``; 400-style :class:`WebhookError` naming the field when malformed.
 
@@ -218,7 +227,8 @@ def _messaging(topic: str, entry: dict, item: dict, data: dict) -> ev.MessagingE
         "entry_id": entry.get("id"),
         "time": entry.get("time"),
         "community_id": (sender.get("community") or {}).get("id"),
-        "sender_id": sender["id"],
+        "sender_id": sender.get("id"),
+        "user_ref": sender.get("user_ref"),
         "recipient_id": (data.get("recipient") or {}).get("id"),
         "thread_id": (data.get("thread") or {}).get("id"),
         "timestamp": _float(data.get("timestamp")),

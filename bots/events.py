@@ -49,8 +49,13 @@ class Event:
 
 @dataclass(slots=True, kw_only=True, eq=False)
 class MessagingEvent(Event):
-    """A chat event from the ``messaging`` list of a page entry."""
+    """A chat event from the ``messaging`` list of a page entry.
 
+    ``user_ref`` is set, and ``sender_id`` is None, when Messenger's chat plugin knows the sender only
+    by a reference of its own; ``ctx.reply`` answers through it (``recipient.user_ref``).
+    """
+
+    user_ref: str | None = None
     recipient_id: str | None = None
     timestamp: float | None = None
 

@@ -6,7 +6,7 @@ optional and unknown keys pass through (``INCLUDE``), because Workplace adds fie
 
 from __future__ import annotations
 
-from marshmallow import INCLUDE, Schema, ValidationError, fields
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 
 class Id(fields.Field):
@@ -33,6 +33,28 @@ class Ref(_Lenient):
 class Party(_Lenient):
     id = Id(required=True)
     community = fields.Nested(Ref, allow_none=True)
+
+
+class Sender(Party):
+    """Who sent a ``messaging`` item: a Graph id, or, from Messenger's chat plugin, only a ``user_ref``.
+
+    Exactly one of the two (:data:`ONE_OF`); with neither the error is the one a missing ``id`` always
+    gave, so a sender with nothing to answer stays a schema error naming it.
+    """
+
+    #: The keys of which exactly one is given (not null); :mod:`bots.usual` checks the same.
+    ONE_OF = ("id", "user_ref")
+
+    id = Id(allow_none=True)
+    user_ref = fields.String(allow_none=True, validate=validate.Length(min=1))
+
+    @validates_schema
+    def _one_of(self, data: dict, **kwargs) -> None:
+        given = [key for key in self.ONE_OF if data.get(key) is not None]
+        if not given:
+            raise ValidationError("Missing data for required field.", "id")
+        if len(given) > 1:
+            raise ValidationError("Give either id or user_ref, not both.")
 
 
 class QuickReplyRef(_Lenient):
@@ -70,7 +92,7 @@ class ReadBody(_Lenient):
 class MessagingSchema(_Lenient):
     """One item of ``entry[].messaging``: who sent it, to whom, and one of its kinds."""
 
-    sender = fields.Nested(Party, required=True)
+    sender = fields.Nested(Sender, required=True)
     recipient = fields.Nested(Party, allow_none=True)
     thread = fields.Nested(Ref, allow_none=True)
     timestamp = fields.Float(allow_none=True)

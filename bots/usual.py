@@ -26,19 +26,22 @@ class Shape:
 
     ``fields`` checks each field by its key in the data; a field that is absent or None is usual
     unless it is ``required``. ``renamed`` maps a key to the name the schema loads it under (its
-    ``data_key``).
+    ``data_key``). ``one_of`` names keys of which exactly one must be given (not None), as a schema's
+    ``ONE_OF`` does.
     """
 
     fields: dict[str, Check]
     required: tuple[str, ...] = ()
     renamed: dict[str, str] = field(default_factory=dict)
+    one_of: tuple[str, ...] = ()
 
 
 def fits(data: object, shape: Shape) -> bool:
     """True when ``data`` is in the usual form of ``shape``, so its schema would accept it.
 
     A dict whose required fields are there, whose every other field is absent, None or passes its
-    check, and with no key that a renamed field is loaded under (the schema would let it clash).
+    check, with exactly one of its ``one_of`` keys given, and with no key that a renamed field is
+    loaded under (the schema would let it clash).
     """
     if type(data) is not dict:
         return False
@@ -49,6 +52,8 @@ def fits(data: object, shape: Shape) -> bool:
                 return False
         elif not check(value):
             return False
+    if shape.one_of and sum(data.get(key) is not None for key in shape.one_of) != 1:
+        return False
     return not any(name in data for name in shape.renamed.values())
 
 
@@ -76,6 +81,11 @@ def _text(value: object) -> bool:
 
 def _id(value: object) -> bool:
     """A non-empty string, which :class:`bots.schemas.Id` loads unchanged (it makes strings of numbers)."""
+    return type(value) is str and value != ""
+
+
+def _token(value: object) -> bool:
+    """A non-empty string, which a ``fields.String`` of minimum length 1 loads unchanged."""
     return type(value) is str and value != ""
 
 
@@ -111,6 +121,7 @@ def _nested(shape: Shape) -> Check:
 
 REF = Shape({"id": _id}, required=("id",))
 PARTY = Shape({"id": _id, "community": _nested(REF)}, required=("id",))
+SENDER = Shape({"id": _id, "user_ref": _token, "community": _nested(REF)}, one_of=sc.Sender.ONE_OF)
 QUICK_REPLY = Shape({"payload": _text}, required=("payload",))
 ATTACHMENT = Shape({"type": _text, "payload": _mapping}, required=("type",))
 MESSAGE = Shape({"mid": _text, "text": _text, "is_echo": _flag, "quick_reply": _nested(QUICK_REPLY),
@@ -118,7 +129,7 @@ MESSAGE = Shape({"mid": _text, "text": _text, "is_echo": _flag, "quick_reply": _
 POSTBACK = Shape({"mid": _text, "title": _text, "payload": _text})
 DELIVERY = Shape({"mids": _list_of(_text), "watermark": _number})
 READ = Shape({"watermark": _number})
-MESSAGING = Shape({"sender": _nested(PARTY), "recipient": _nested(PARTY), "thread": _nested(REF),
+MESSAGING = Shape({"sender": _nested(SENDER), "recipient": _nested(PARTY), "thread": _nested(REF),
                    "timestamp": _number, "message": _nested(MESSAGE), "postback": _nested(POSTBACK),
                    "delivery": _nested(DELIVERY), "read": _nested(READ)}, required=("sender",))
 CHANGE = Shape({"field": _text, "value": _anything}, required=("field", "value"))
@@ -140,7 +151,7 @@ COLLECTION = Shape({"link": _text, "user": _nested(REF), "community": _nested(RE
 
 #: The usual form of each schema an item is loaded with.
 SHAPES: dict[type[Schema], Shape] = {
-    sc.Ref: REF, sc.Party: PARTY, sc.QuickReplyRef: QUICK_REPLY, sc.AttachmentSchema: ATTACHMENT,
+    sc.Ref: REF, sc.Party: PARTY, sc.Sender: SENDER, sc.QuickReplyRef: QUICK_REPLY, sc.AttachmentSchema: ATTACHMENT,
     sc.MessageBody: MESSAGE, sc.PostbackBody: POSTBACK, sc.DeliveryBody: DELIVERY, sc.ReadBody: READ,
     sc.MessagingSchema: MESSAGING, sc.ChangeSchema: CHANGE, sc.MentionValue: MENTION, sc.PostValue: POST,
     sc.CommentValue: COMMENT, sc.MembershipValue: MEMBERSHIP, sc.SecurityValue: SECURITY, sc.UserValue: USER,

@@ -76,12 +76,15 @@ def usual_items(dense: bool = False) -> st.SearchStrategy:
     free = (st.none() | st.integers() | texts) if dense else json_values  # unknown keys, Raw fields: kept light
     ref = record(dense, {"id": usual_ids}, {"name": texts})
     party = record(dense, {"id": usual_ids}, {"community": ref})
+    guest = record(dense, {"user_ref": usual_ids}, {"community": ref})  # Messenger's chat plugin: no id
+    nobody = st.fixed_dictionaries({"id": st.none(), "user_ref": usual_ids})  # an id given as null
+    sender = party | guest | nobody if not dense else party | guest
     attachment = record(dense, {"type": st.sampled_from(["image", "file"]) | texts},
                         {"payload": record(dense, {}, {"url": texts | free})})
     message = record(dense, {}, {"mid": texts, "text": texts, "is_echo": st.booleans(),
                                  "quick_reply": record(dense, {"payload": texts}, {}),
                                  "attachments": st.lists(attachment, max_size=2), "sticker_id": free})
-    messaging = record(dense, {"sender": party}, {
+    messaging = record(dense, {"sender": sender}, {
         "recipient": party, "thread": ref, "timestamp": numbers, "message": message,
         "postback": record(dense, {}, {"mid": texts, "title": texts, "payload": texts}),
         "delivery": record(dense, {}, {"mids": st.lists(texts, max_size=3), "watermark": numbers}),
@@ -118,13 +121,15 @@ def usual_items(dense: bool = False) -> st.SearchStrategy:
 
 odd_leaves = json_values | st.sampled_from(
     ["", "true", "no", "abc", 0, 1, 2**53, 10**400, True, None, 1.5, float("inf"), float("nan"), {}, [], [None],
-     {"id": 7}, {"id": ""}, {"id": True}, {"id": None}])
+     {"id": 7}, {"id": ""}, {"id": True}, {"id": None}, {"user_ref": ""}, {"user_ref": 7}, {"user_ref": None},
+     {"id": "1", "user_ref": "r"}])
 #: Odd values that come close to a usual value of the same kind: what a check has to tell apart.
 near_misses = {
     bool: ["no", "yes", "false", "off", 0, 1, "abc", [], {}],
     int: [float("inf"), float("-inf"), float("nan"), 2**53, -(2**53), 10**400, True, False, "1", "abc"],
     str: ["", 1, 0, True, False, [], {}, ["x"]],
-    dict: [[], "x", 1, True, {}, {"id": 1}, {"id": ""}, {"id": True}, {"id": None}, {"type": 1}, {"payload": 1}],
+    dict: [[], "x", 1, True, {}, {"id": 1}, {"id": ""}, {"id": True}, {"id": None}, {"type": 1}, {"payload": 1},
+           {"user_ref": ""}, {"user_ref": 1}, {"user_ref": None}, {"id": "1", "user_ref": "r"}],
     list: [{}, "x", 1, [None], [1], ["x"], [{}], [{"type": 1}], [{"type": None}], [{"type": "image", "payload": 1}]],
 }
 near_misses[float] = near_misses[int]
@@ -167,7 +172,9 @@ def mutated(draw: st.DrawFn, items: st.SearchStrategy) -> Item:
 topics = st.sampled_from(["page", "group", "user", "workplace_security", "link", "other"])
 odd_ids = st.one_of(st.text(max_size=8), st.integers(), st.none(), st.booleans())
 odd_refs = st.one_of(st.fixed_dictionaries({"id": odd_ids}), json_values)
-odd_messaging = st.fixed_dictionaries({"sender": odd_refs}, optional={
+odd_senders = st.one_of(odd_refs, st.fixed_dictionaries({"user_ref": odd_ids}),
+                        st.fixed_dictionaries({"id": odd_ids, "user_ref": odd_ids}))
+odd_messaging = st.fixed_dictionaries({"sender": odd_senders}, optional={
     "recipient": odd_refs, "thread": odd_refs, "timestamp": json_values,
     "message": st.fixed_dictionaries({}, optional={"mid": odd_ids, "text": json_values, "is_echo": json_values,
                                                    "quick_reply": json_values, "attachments": json_values}),
@@ -224,6 +231,10 @@ CHATS = {
     "delivery": {**CHAT, "delivery": {"mids": ["m_3"], "watermark": 1}, "read": {"watermark": 2}},
     "read": {**CHAT, "read": {"watermark": 1700000000000}},
     "reaction": {**CHAT, "reaction": {"reaction": "like"}},
+    "guest message": {"sender": {"user_ref": "ref_1"}, "recipient": {"id": "105678357661487"},
+                      "timestamp": 1700000000000, "message": {"mid": "m_1", "text": "hi"}},
+    "guest postback": {"sender": {"user_ref": "ref_1", "community": None}, "recipient": {"id": "105678357661487"},
+                       "timestamp": 1700000000000, "postback": {"title": "Start", "payload": "GET_STARTED"}},
 }
 VALUES = {
     "mention": ("page", {**FEED, "item": "post", "post_id": "1_2", "comment_id": "1_3", "message_tags": [{"id": "1"}],
@@ -291,6 +302,7 @@ def test_the_usual_shapes_name_every_field_of_every_item_schema():
         assert set(shape.fields) == set(keys), cls.__name__
         assert set(shape.required) == {f.data_key or name for name, f in declared.items() if f.required}, cls.__name__
         assert shape.renamed == {key: name for key, name in keys.items() if key != name}, cls.__name__
+        assert shape.one_of == getattr(cls, "ONE_OF", ()), cls.__name__
         assert all(f.allow_none for f in declared.values() if not f.required), cls.__name__
 
 
@@ -306,6 +318,19 @@ def test_a_numeric_id_goes_through_the_schema_which_makes_it_a_string():
     queued = item("page", "messaging", {"sender": {"id": 42}, "message": {"text": "hi"}}, "1", None)
     assert envelope._usual_event(queued) is None
     assert load_event(queued).sender_id == "42"
+
+
+def test_a_sender_with_only_a_user_ref_takes_the_fast_path_and_one_with_both_the_schema():
+    guest = item("page", "messaging", {"sender": {"user_ref": "ref_1"}, "postback": {"payload": "GO"}}, "1", None)
+    fast = envelope._usual_event(guest)
+    assert fast is not None and (fast.user_ref, fast.sender_id) == ("ref_1", None)
+    assert plain(fast) == plain(load_event_by_schema(guest))
+    both = guest._replace(data={**guest.data, "sender": {"id": "5", "user_ref": "ref_1"}})
+    neither = guest._replace(data={**guest.data, "sender": {"community": {"id": "1"}}})
+    for spoilt in (both, neither):
+        assert envelope._usual_event(spoilt) is None
+        assert outcome(load_event, spoilt) == outcome(load_event_by_schema, spoilt)
+        assert outcome(load_event, spoilt)[0] == "WebhookError"
 
 
 def test_an_unusual_item_fails_naming_its_field():
