@@ -12,8 +12,10 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Protocol
 
+from .preview import PreviewItem, is_item
 from .request import normalise
 
 EVERYONE = "*"
@@ -21,11 +23,21 @@ logger = logging.getLogger("linkpreview")
 
 
 class PreviewCache(Protocol):
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> PreviewItem | None:
         """The cached item, or None when absent or expired."""
 
-    def put(self, key: str, item: dict, ttl: float) -> None:
+    def put(self, key: str, item: PreviewItem, ttl: float) -> None:
         """Keep ``item`` for ``ttl`` seconds."""
+
+
+class RedisClient(Protocol):
+    """What :class:`RedisPreviewCache` asks of its client: ``redis.Redis`` has it."""
+
+    def get(self, name: str) -> object:
+        """The value stored under ``name`` (bytes), or None."""
+
+    def set(self, name: str, value: str, *, px: int) -> object:
+        """Store ``value`` under ``name`` for ``px`` milliseconds."""
 
 
 def cache_key(owner: str, viewer: str | None, link: str) -> str:
@@ -45,13 +57,13 @@ def lookup_keys(owner: str, viewer: str | None, link: str) -> tuple[str, str]:
 class MemoryPreviewCache:
     """Least-recently-used entries past ``max_items`` go first; expired ones are dropped when read."""
 
-    def __init__(self, max_items: int = 10_000, clock=time.monotonic) -> None:
+    def __init__(self, max_items: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_items = max_items
         self._clock = clock
-        self._items: OrderedDict[str, tuple[float, dict]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[float, PreviewItem]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> PreviewItem | None:
         with self._lock:
             found = self._items.get(key)
             if found is None:
@@ -63,7 +75,7 @@ class MemoryPreviewCache:
             self._items.move_to_end(key)
             return item
 
-    def put(self, key: str, item: dict, ttl: float) -> None:
+    def put(self, key: str, item: PreviewItem, ttl: float) -> None:
         with self._lock:
             self._items[key] = (self._clock() + ttl, item)
             self._items.move_to_end(key)
@@ -81,20 +93,23 @@ class RedisPreviewCache:
     failure is a miss (the preview is resolved again), never an error in the 3 s answer.
     """
 
-    def __init__(self, client, prefix: str = "bots:preview:", max_bytes: int = 64 * 1024) -> None:
+    def __init__(self, client: RedisClient, prefix: str = "bots:preview:", max_bytes: int = 64 * 1024) -> None:
         self.redis = client
         self.prefix = prefix
         self.max_bytes = max_bytes
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> PreviewItem | None:
         try:
             raw = self.redis.get(self._key(key))
         except Exception as error:
             logger.warning("preview cache: Redis read failed (%s); resolving afresh", type(error).__name__)
             return None
-        return json.loads(raw) if raw else None
+        if not raw or not isinstance(raw, (str, bytes, bytearray)):
+            return None
+        item = json.loads(raw)
+        return item if is_item(item) else None
 
-    def put(self, key: str, item: dict, ttl: float) -> None:
+    def put(self, key: str, item: PreviewItem, ttl: float) -> None:
         raw = json.dumps(item, separators=(",", ":"))
         if ttl <= 0 or len(raw) > self.max_bytes:
             return

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -143,10 +144,13 @@ def _shut(sock: socket.socket) -> None:
         pass
 
 
-class _PinnedConnection:
-    """Connects to the addresses the guard checked, in order, whatever the host name resolves to now."""
+class _PinnedConnection(HTTPConnection):
+    """Connects to the addresses the guard checked, in order, whatever the host name resolves to now.
 
-    def __init__(self, *args, addresses: Sequence[str], budget: _Budget, **kwargs) -> None:
+    Mixed in before ``HTTPConnection`` or ``HTTPSConnection``; its arguments are theirs, plus these two.
+    """
+
+    def __init__(self, *args: Any, addresses: Sequence[str], budget: _Budget, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.addresses = addresses
         self.budget = budget
@@ -170,7 +174,7 @@ class _PinnedConnection:
         raise error
 
 
-class _PinnedHTTPConnection(_PinnedConnection, HTTPConnection):
+class _PinnedHTTPConnection(_PinnedConnection):
     pass
 
 
@@ -195,9 +199,12 @@ class _PinnedAdapter(HTTPAdapter):
         pool = _PinnedHTTPSPool if target.scheme == "https" else _PinnedHTTPPool
         self.pool = pool(target.host, target.port, maxsize=1, addresses=target.addresses, budget=budget)
 
-    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
-        if urlsplit(request.url).hostname != self.target.host:
-            raise FetchRefused(f"a request for {urlsplit(request.url).hostname} reached the pin for {self.target.host}")
+    def get_connection_with_tls_context(self, request: requests.PreparedRequest, verify: bool | str,
+                                        proxies: dict[str, str] | None = None,
+                                        cert: str | tuple[str, str] | None = None) -> HTTPConnectionPool:
+        host = urlsplit(request.url or "").hostname
+        if host != self.target.host:
+            raise FetchRefused(f"a request for {host} reached the pin for {self.target.host}")
         return self.pool
 
     def close(self) -> None:

@@ -189,8 +189,8 @@ def blocked(address: Address) -> str | None:
             return why
     embedded = _embedded_ipv4(address)
     if embedded is not None:
-        why = blocked(embedded)
-        return f"carries the {why} IPv4 address {embedded}" if why else None
+        inner = blocked(embedded)
+        return f"carries the {inner} IPv4 address {embedded}" if inner else None
     if address.is_reserved or address.is_private or not address.is_global:
         return "reserved or not globally routable"
     return None
@@ -264,8 +264,9 @@ def _ip_literal(host: str) -> Address | None:
     parts = host.split(".")
     if not (parts[-1].isdigit() or _ipv4_part(parts[-1]) is not None):
         return None
-    numbers = [_ipv4_part(part) for part in parts]
-    if len(parts) > 4 or None in numbers or any(n > 255 for n in numbers[:-1]) \
+    read = [_ipv4_part(part) for part in parts]
+    numbers = [number for number in read if number is not None]
+    if len(parts) > 4 or len(numbers) < len(read) or any(n > 255 for n in numbers[:-1]) \
             or numbers[-1] >= 256 ** (5 - len(parts)):
         raise FetchRefused(f"{host} looks like an IPv4 address but is not a valid one")
     value = numbers[-1]

@@ -8,6 +8,7 @@ preview. Only what the page declares is read: no ``/favicon.ico`` is guessed.
 
 from __future__ import annotations
 
+from typing import TypedDict
 from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup
@@ -32,7 +33,19 @@ URL_FIELDS = ("image", "icon", "canonical_link")
 CAPS = {"title": TITLE_MAX, "description": DESCRIPTION_MAX, "site_name": SITE_NAME_MAX}
 
 
-def read_metadata(html: str, base_url: str) -> dict:
+class Metadata(TypedDict):
+    """What a page says about itself, one entry per name in :data:`FIELDS`; None where it says nothing."""
+
+    title: str | None
+    description: str | None
+    image: str | None
+    icon: str | None
+    canonical_link: str | None
+    type: str | None
+    site_name: str | None
+
+
+def read_metadata(html: str, base_url: str) -> Metadata:
     """The page's own title, description, image, icon, canonical link, type and site name; None where absent.
 
     ``base_url`` is the URL the page was fetched from (after redirects): relative URLs resolve against it.
@@ -40,11 +53,14 @@ def read_metadata(html: str, base_url: str) -> dict:
     soup = BeautifulSoup(html, "html.parser")
     found = _sources(soup)
     base = _base(soup, base_url)
-    meta: dict = {}
-    for name in FIELDS:
+
+    def first(name: str) -> str | None:
         values = (found.get(source, []) for source in SOURCES[name])
-        meta[name] = next((v for group in values for raw in group if (v := _value(name, raw, base))), None)
-    return meta
+        return next((v for group in values for raw in group if (v := _value(name, raw, base))), None)
+
+    return Metadata(title=first("title"), description=first("description"), image=first("image"),
+                    icon=first("icon"), canonical_link=first("canonical_link"), type=first("type"),
+                    site_name=first("site_name"))
 
 
 def _sources(soup: BeautifulSoup) -> dict[str, list[str]]:

@@ -6,9 +6,9 @@ answer, the limits) it is our choice, kept here in one place.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NotRequired, TypedDict, TypeGuard
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
@@ -16,8 +16,39 @@ PRIVACY = ("organization", "accessible", "inaccessible")
 TITLE_MAX = 300
 DESCRIPTION_MAX = 1000
 ADDITIONAL_MAX = 10
+
+
+class AdditionalItem(TypedDict):
+    """One entry of a preview's ``additional_data``, as checked by :class:`AdditionalSchema`."""
+
+    title: str
+    value: str
+    format: str
+
+
+class PreviewItem(TypedDict):
+    """One item of the answer's ``data`` list, as checked by :class:`PreviewSchema` (and cached)."""
+
+    link: str
+    privacy: str
+    title: NotRequired[str]
+    description: NotRequired[str]
+    type: NotRequired[str]
+    icon: NotRequired[str]
+    download_url: NotRequired[str]
+    canonical_link: NotRequired[str]
+    additional_data: NotRequired[list[AdditionalItem]]
+
+
+class Answer(TypedDict):
+    """The response body Workplace reads: the previews (or collection) and, but for "no preview", ``linked_user``."""
+
+    data: list[PreviewItem]
+    linked_user: NotRequired[bool]
+
+
 #: The answer when there is nothing to show: no registration, a failed resolver, or a time-out. [ours]
-NO_PREVIEW: dict = {"data": []}
+NO_PREVIEW: Answer = {"data": []}
 
 
 class PreviewError(ValueError):
@@ -41,14 +72,14 @@ class Preview:
     download_url: str | None = None
     canonical_link: str | None = None
     link: str | None = None
-    additional_data: Iterable[tuple[str, str] | dict] = field(default_factory=tuple)
+    additional_data: Iterable[tuple[str, str] | dict[str, str]] = field(default_factory=tuple)
 
     @classmethod
     def inaccessible(cls, link: str | None = None) -> Preview:
         """The answer for a viewer who may not see the document: Workplace shows no content."""
         return cls(privacy="inaccessible", link=link)
 
-    def to_dict(self, link: str) -> dict:
+    def to_dict(self, link: str) -> PreviewItem:
         """This preview as one item of the answer's ``data`` list, checked; raises PreviewError."""
         item: dict[str, Any] = {"link": self.link or link, "privacy": self.privacy}
         if self.privacy != "inaccessible":
@@ -94,24 +125,30 @@ class PreviewSchema(_Strict):
 _SCHEMA = PreviewSchema()
 
 
-def check(item: dict) -> dict:
+def check(item: Mapping[str, Any]) -> PreviewItem:
     """``item`` loaded by the schema; a preview the viewer may see needs a title."""
     try:
-        loaded = _SCHEMA.load(item)
+        # The schema checks every field of PreviewItem, so what it loads has that shape.
+        loaded: PreviewItem = _SCHEMA.load(item)
     except ValidationError as error:
-        key, messages = next(iter(error.messages.items()))
+        key, messages = next(iter(error.messages_dict.items()))
         raise PreviewError(f"{key}: {messages[0] if isinstance(messages, list) else messages}") from None
     if loaded["privacy"] != "inaccessible" and not loaded.get("title"):
         raise PreviewError("title: a preview the viewer may see needs a title")
     return loaded
 
 
-def answer(items: list[dict], linked_user: bool = True) -> dict:
+def answer(items: list[PreviewItem], linked_user: bool = True) -> Answer:
     """The response body: ``{"data": [...], "linked_user": ...}``."""
     return {"data": items, "linked_user": linked_user}
 
 
-def _additional(entry: tuple[str, str] | dict) -> dict:
+def is_item(value: object) -> TypeGuard[PreviewItem]:
+    """Whether ``value`` (read back from a cache, say) is a preview item: a dict with a string link and privacy."""
+    return isinstance(value, dict) and isinstance(value.get("link"), str) and isinstance(value.get("privacy"), str)
+
+
+def _additional(entry: tuple[str, str] | dict[str, str]) -> dict[str, str]:
     if isinstance(entry, dict):
         return dict(entry)
     title, value = entry

@@ -9,10 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
-Resolver = Callable[[Any], Any]
+from .preview import Preview
+from .request import PreviewRequest
+
+#: A ``@bot.link_preview`` handler: the preview of one link for one viewer, or None for no preview.
+Resolver = Callable[[PreviewRequest], Preview | None]
 _DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
@@ -26,7 +29,7 @@ class Registration:
 
     bot: str
     domain: str
-    path: re.Pattern | None
+    path: re.Pattern[str] | None
     resolver: Resolver | None
     fetch: bool = False
     headers: tuple[tuple[str, str], ...] = ()
@@ -36,7 +39,7 @@ class Registration:
         target = "fetch" if self.fetch else getattr(self.resolver, "__qualname__", repr(self.resolver))
         return f"{self.bot}: {self.domain}{' ' + self.path.pattern if self.path else ''} -> {target}"
 
-    def claims(self, host: str, path: str) -> re.Match | bool | None:
+    def claims(self, host: str, path: str) -> re.Match[str] | bool | None:
         """Whether this registration covers ``host`` and ``path``; a path match is handed on."""
         if host != self.domain and not host.endswith("." + self.domain):
             return None
@@ -71,7 +74,7 @@ class Registry:
                                     f"{registration.label}")
         self.registrations.append(registration)
 
-    def find(self, link: str, bot: str | None = None) -> tuple[Registration, re.Match | bool] | None:
+    def find(self, link: str, bot: str | None = None) -> tuple[Registration, re.Match[str] | bool] | None:
         """The most specific registration for ``link`` (of ``bot``, if given) and its path match, or None."""
         try:
             parts = urlsplit(link)
@@ -80,7 +83,7 @@ class Registry:
             return None
         if parts.scheme not in ("http", "https") or not host:
             return None
-        best: tuple[tuple[int, int], Registration, re.Match | bool] | None = None
+        best: tuple[tuple[int, int], Registration, re.Match[str] | bool] | None = None
         for registration in self.registrations:
             if bot is not None and registration.bot != bot:
                 continue

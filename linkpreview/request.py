@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -16,8 +15,9 @@ class PreviewRequest:
     viewer_id: str | None
     community_id: str | None = None
     match: dict[str, str] = field(default_factory=dict)
-    regex: re.Match | None = None
-    event: Any = None
+    regex: re.Match[str] | None = None
+    #: The delivery the request came with (a ``bots`` ``LinkRequest``); narrow it with ``isinstance``.
+    event: object = None
 
     @property
     def host(self) -> str:

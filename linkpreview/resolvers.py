@@ -40,7 +40,7 @@ class OpenGraphResolver:
         self.headers = {domain.lower(): dict(values) for domain, values in (headers or {}).items()}
         self.timeout = timeout
         self.max_bytes = max_bytes
-        self._fetching: dict[tuple[str, str], Future] = {}
+        self._fetching: dict[tuple[str, str], Future[Preview | None]] = {}
         self._lock = threading.Lock()
 
     def __call__(self, registration: Registration, request: PreviewRequest) -> Preview | None:

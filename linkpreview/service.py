@@ -12,16 +12,21 @@ import concurrent.futures
 import logging
 import re
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from .cache import EVERYONE, MemoryPreviewCache, PreviewCache, cache_key, lookup_keys
-from .preview import NO_PREVIEW, Preview, PreviewError, answer
+from .preview import NO_PREVIEW, Answer, Preview, PreviewError, PreviewItem, answer
 from .registry import Registration, Registry
 from .request import PreviewRequest
 
 logger = logging.getLogger("linkpreview")
+T = TypeVar("T")
+#: A ``@bot.link_collection`` handler: the documents to offer for a share-extension request.
+CollectionResolver = Callable[[PreviewRequest], Iterable[Preview] | None]
+#: Resolves a ``fetch=True`` registration (the OpenGraph resolver).
+Fetcher = Callable[[Registration, PreviewRequest], Preview | None]
 
 
 class PreviewService:
@@ -29,8 +34,8 @@ class PreviewService:
 
     def __init__(self, registry: Registry, *, cache: PreviewCache | None = None, budget: float = 3.0,
                  ttl: float = 300.0, workers: int = 8,
-                 collections: dict[str, Callable[[PreviewRequest], Any]] | None = None,
-                 fetcher: Callable[[Registration, PreviewRequest], Any] | None = None,
+                 collections: dict[str, CollectionResolver] | None = None,
+                 fetcher: Fetcher | None = None,
                  on_answer: Callable[[str, str, float], None] | None = None) -> None:
         self.registry = registry
         self.cache = cache or MemoryPreviewCache()
@@ -42,11 +47,11 @@ class PreviewService:
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="linkpreview")
 
     def preview(self, bot: str, link: str | None, viewer: str | None, community: str | None = None,
-                event: Any = None) -> dict:
+                event: object = None) -> Answer:
         """The response body for ``viewer``'s preview of ``link``."""
         started = time.perf_counter()
         found = self.registry.find(link or "", bot)
-        if found is None:
+        if found is None or link is None:  # no registration covers a missing link
             logger.warning("%s: no link-preview registration covers %s; answered no preview", bot, _domain(link))
             return self._answered(bot, "unregistered", started, NO_PREVIEW)
         registration, matched = found
@@ -60,7 +65,7 @@ class PreviewService:
         return self._answered(bot, source, started, answer([item]) if item else NO_PREVIEW)
 
     def collection(self, bot: str, link: str | None, viewer: str | None, community: str | None = None,
-                   event: Any = None) -> dict:
+                   event: object = None) -> Answer:
         """The response body for a share-extension request: the documents to offer, or none."""
         started = time.perf_counter()
         resolver = self.collections.get(bot)
@@ -74,7 +79,7 @@ class PreviewService:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _within_budget(self, label: str, work: Callable[[], Any]) -> tuple[Any, str]:
+    def _within_budget(self, label: str, work: Callable[[], T]) -> tuple[T | None, str]:
         """What ``work`` returned and ``resolver``, or None and ``budget`` when it ran past the budget."""
         future = self._pool.submit(work)
         try:
@@ -84,18 +89,21 @@ class PreviewService:
                            label, self.budget)
             return None, "budget"
 
-    def _answered(self, bot: str, source: str, started: float, body: dict) -> dict:
+    def _answered(self, bot: str, source: str, started: float, body: Answer) -> Answer:
         """``body``, once ``on_answer`` has been told where it came from and how long it took."""
         if self.on_answer is not None:
             self.on_answer(bot, source, time.perf_counter() - started)
         return body
 
-    def _resolve(self, registration: Registration, request: PreviewRequest) -> dict | None:
+    def _resolve(self, registration: Registration, request: PreviewRequest) -> PreviewItem | None:
         try:
+            result: object
             if registration.fetch:
                 if self.fetcher is None:
                     raise RuntimeError("no OpenGraph fetcher is configured")
                 result = self.fetcher(registration, request)
+            elif registration.resolver is None:
+                raise RuntimeError("the registration has neither a resolver nor fetch=True")
             else:
                 result = registration.resolver(request)
         except Exception:
@@ -109,9 +117,9 @@ class PreviewService:
             self.cache.put(cache_key(registration.bot, viewer, request.link), item, self.ttl)
         return item
 
-    def _collect(self, bot: str, resolver: Callable, request: PreviewRequest) -> list[dict]:
+    def _collect(self, bot: str, resolver: CollectionResolver, request: PreviewRequest) -> list[PreviewItem]:
         try:
-            results = resolver(request) or []
+            results: Iterable[object] = resolver(request) or []
         except Exception:
             logger.exception("%s: link_collection raised; answered an empty collection", bot)
             return []
@@ -119,7 +127,7 @@ class PreviewService:
         return [item for item in items if item is not None]
 
 
-def _item(label: str, result: Any, link: str) -> dict | None:
+def _item(label: str, result: object, link: str) -> PreviewItem | None:
     if not isinstance(result, Preview):
         logger.error("%s returned %s, expected a Preview (or None); answered no preview", label, type(result).__name__)
         return None
