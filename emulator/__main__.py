@@ -15,7 +15,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 from werkzeug.serving import make_server
 
-from .app import create_app
+from .app import create_app, emulator_of
 from .store import StaleDatabase
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
         app = create_app(db=args.db, reset=args.reset)
     except StaleDatabase as error:
         raise SystemExit(f"error: {error}") from None
-    names = ", ".join(i.name for i in app.extensions["emulator"].integrations.all()) or "none"
+    names = ", ".join(i.name for i in emulator_of(app).integrations.all()) or "none"
     logging.getLogger("emulator").info("Workplace emulator on http://%s:%d (integrations: %s; database %s)",
                                        args.host, args.port, names, args.db)
     make_server(args.host, args.port, app, threaded=True).serve_forever()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import Any
 
 from .community import Community, mention_tags
 from .integrations import Integration, Integrations
@@ -39,7 +40,7 @@ class Activity:
         """The integrations among ``member_ids`` (bots take part through their page id)."""
         return [bot for member in member_ids if (bot := self.integrations.by_page(member))]
 
-    def open_bot(self, person_id: str, bot: Integration) -> dict:
+    def open_bot(self, person_id: str, bot: Integration) -> dict[str, Any]:
         """The person's 1:1 thread with ``bot``; a first visit sends the Get Started postback."""
         thread, _ = self.community.direct_thread(person_id, bot.page_id)
         if not self.community.messages(thread["id"], limit=1):
@@ -48,16 +49,16 @@ class Activity:
                 self.tap(thread["id"], person_id, "Get Started", payload)
         return thread
 
-    def say(self, thread_id: str, person_id: str, text: str, quick_reply: str | None = None) -> dict:
+    def say(self, thread_id: str, person_id: str, text: str, quick_reply: str | None = None) -> dict[str, Any]:
         """A person's chat message (or quick-reply tap), stored and delivered to the thread's bots."""
-        body: dict = {"text": text}
+        body: dict[str, Any] = {"text": text}
         if quick_reply is not None:
             body["quick_reply"] = {"payload": quick_reply}
         message = self.community.add_message(thread_id, person_id, body)
         self._to_bots(thread_id, person_id, "messages", {"message": {"mid": message["id"], **body}})
         return message
 
-    def tap(self, thread_id: str, person_id: str, title: str, payload: str) -> dict:
+    def tap(self, thread_id: str, person_id: str, title: str, payload: str) -> dict[str, Any]:
         """A button, menu or Get Started tap: shown as the person's message, delivered as a postback."""
         message = self.community.add_message(thread_id, person_id, {"text": title, "postback": payload})
         self._to_bots(thread_id, person_id, "messaging_postbacks", {"postback": {"title": title, "payload": payload}})
@@ -77,14 +78,14 @@ class Activity:
                 self.courier.send(bot, "page", "message_deliveries", self._messaging(
                     bot, person, None, {"delivery": {"mids": [message_id], "watermark": millis()}}))
 
-    def _to_bots(self, thread_id: str, person_id: str, field_name: str, item: dict) -> None:
+    def _to_bots(self, thread_id: str, person_id: str, field_name: str, item: dict[str, Any]) -> None:
         thread = self.community.thread(thread_id) or {}
         group_thread = thread_id if thread.get("is_group") else None
         for bot in self.bots_in(thread.get("participants", [])):
             self.courier.send(bot, "page", field_name, self._messaging(bot, person_id, group_thread, item))
 
     @staticmethod
-    def _messaging(bot: Integration, person_id: str, thread_id: str | None, item: dict) -> dict:
+    def _messaging(bot: Integration, person_id: str, thread_id: str | None, item: dict[str, Any]) -> dict[str, Any]:
         stamp = millis()
         full = {"sender": {"id": person_id, "community": {"id": COMMUNITY_ID}}, "recipient": {"id": bot.page_id},
                 "timestamp": stamp, **item}
@@ -108,14 +109,14 @@ class Activity:
         self._security("admin_activity", {"event": event, "actor_id": actor_id, "target_id": target_id,
                                           "target_type": "INTEGRATION"})
 
-    def _security(self, field_name: str, value: dict) -> None:
+    def _security(self, field_name: str, value: dict[str, Any]) -> None:
         stamp = int(time.time())
         full = {**value, "ip": "127.0.0.1", "timestamp": stamp}
         entry = {"id": COMMUNITY_ID, "time": stamp, "changes": [{"field": field_name, "value": full}]}
         for bot in self.integrations.all():
             self.courier.send(bot, "workplace_security", field_name, entry)
 
-    def status_set(self, person_id: str, text: str) -> dict:
+    def status_set(self, person_id: str, text: str) -> dict[str, Any]:
         """A person set their profile status: ``user``/``status`` subscribers hear of it.
 
         PROTOCOL.md gives no value shape for this field, so ``{id, status: {text}, updated_time}``
@@ -129,7 +130,7 @@ class Activity:
         return value
 
     # groups ------------------------------------------------------------------------------------
-    def post(self, group_id: str, author_id: str, text: str) -> dict:
+    def post(self, group_id: str, author_id: str, text: str) -> dict[str, Any]:
         """A post in a group: ``@name`` mentions of the group's bots are tagged; the group's bots hear of it."""
         text, shown, tags = self._mentions(group_id, text)
         post = self.community.add_post(group_id, author_id, text)
@@ -141,7 +142,7 @@ class Activity:
         self._mentioned(tags, author_id, {"item": "post", "post_id": post["id"], "message": shown}, post)
         return post
 
-    def comment(self, target_id: str, author_id: str, text: str) -> dict | None:
+    def comment(self, target_id: str, author_id: str, text: str) -> dict[str, Any] | None:
         """A comment under a post or comment; None when there is no such target."""
         target = self.community.item(target_id)
         if target is None:
@@ -171,11 +172,12 @@ class Activity:
                  "update_time": iso(time.time())}
         self._to_group(group_id, member_id, "membership", value)
 
-    def _mentions(self, group_id: str, text: str) -> tuple[str, str, list[dict]]:
+    def _mentions(self, group_id: str, text: str) -> tuple[str, str, list[dict[str, Any]]]:
         bots = {bot.page_id: bot.name for bot in self.bots_in(self.community.members(group_id))}
         return mention_tags(text, self.community.names(), bots)
 
-    def _mentioned(self, tags: list[dict], author_id: str, value: dict, item: dict) -> None:
+    def _mentioned(self, tags: list[dict[str, Any]], author_id: str, value: dict[str, Any],
+                   item: dict[str, Any]) -> None:
         for tag in tags:
             bot = self.integrations.by_page(tag["id"])
             if bot is None or bot.page_id == author_id:
@@ -186,11 +188,11 @@ class Activity:
             self.courier.send(bot, "page", "mention", {"id": bot.page_id, "time": int(item["time"]),
                                                        "changes": [{"field": "mention", "value": full}]})
 
-    def _to_group(self, group_id: str, author_id: str, field_name: str, value: dict) -> None:
+    def _to_group(self, group_id: str, author_id: str, field_name: str, value: dict[str, Any]) -> None:
         for bot in self.bots_in(self.community.members(group_id)):
             if bot.page_id != author_id:
                 self.courier.send(bot, "group", field_name, {"id": group_id, "time": int(time.time()),
                                                              "changes": [{"field": field_name, "value": value}]})
 
-    def _from(self, member_id: str) -> dict:
+    def _from(self, member_id: str) -> dict[str, Any]:
         return {"id": member_id, "name": self.community.names().get(member_id, member_id)}

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
+from .calls import state
 from .integrations import PERMISSIONS, TOPICS, Integration, Subscription, allow_list
 from .webhooks import handshake
+
+if TYPE_CHECKING:
+    from .app import Emulator
 
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 MAX_NAME, MAX_DESCRIPTION = 80, 500
@@ -42,8 +47,8 @@ def _timestamp(seconds: int) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _emulator():
-    return current_app.extensions["emulator"]
+def _emulator() -> Emulator:
+    return state()
 
 
 def _integration(integration_id: str) -> Integration:
@@ -103,7 +108,7 @@ def live(integration_id: str) -> str:
     return render_template("admin_live.html", **_activity(_integration(integration_id)))
 
 
-def _activity(integration: Integration) -> dict:
+def _activity(integration: Integration) -> dict[str, Any]:
     figures = _emulator().integrations
     return {"usage": figures.last_request(integration.id), "calls": figures.recent_calls(integration.id),
             "deliveries": figures.deliveries(integration.id)}
@@ -159,7 +164,7 @@ def save_visibility(integration_id: str) -> Response:
 def save_permissions(integration_id: str) -> Response:
     integration = _integration(integration_id)
     chosen = [p for p in PERMISSIONS if p in request.form.getlist("permissions")]
-    changes: dict = {"permissions": chosen}
+    changes: dict[str, Any] = {"permissions": chosen}
     note = ""
     if integration.discoverable and "Message any member" not in chosen:
         changes["discoverable"] = 0

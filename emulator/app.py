@@ -40,6 +40,14 @@ class Emulator:
     answers: Answers = field(default_factory=Answers)
 
 
+def emulator_of(app: Flask) -> Emulator:
+    """The :class:`Emulator` an app made by :func:`create_app` serves (``app.extensions["emulator"]``)."""
+    found = app.extensions.get("emulator")
+    if not isinstance(found, Emulator):
+        raise RuntimeError(f"{app.name} is not an emulator app (emulator.app.create_app makes one)")
+    return found
+
+
 def create_app(env: Mapping[str, str] | None = None, db: str | Path | None = None, reset: bool = False) -> Flask:
     """The emulator for the integrations whose credentials are in ``env`` (default: the environment).
 

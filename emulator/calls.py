@@ -67,17 +67,20 @@ class Call:
     integration: Integration
     method: str
     path: str
-    body: dict
+    body: dict[str, Any]
 
 
-Handler = Callable[[Call, list[str]], Any]
+#: A Graph endpoint: the authorised call and the path's groups in, the JSON answer out.
+Handler = Callable[[Call, list[str]], dict[str, Any]]
 #: The permission a route needs: one, any of several (a tuple), or none.
 Permission = str | tuple[str, ...] | None
 
 
 def state() -> Emulator:
     """The emulator this app serves."""
-    return current_app.extensions["emulator"]
+    from .app import emulator_of  # the app module imports this one
+
+    return emulator_of(current_app)
 
 
 def need(value: Any, name: str) -> Any:
@@ -87,7 +90,7 @@ def need(value: Any, name: str) -> Any:
     return value
 
 
-def find_person(person_id: str) -> dict:
+def find_person(person_id: str) -> dict[str, Any]:
     """The person a bot addresses (a guest is made for an unknown id); refused when not a person's id or
     when the person has left (551, as Workplace answers)."""
     if not person_id.isdigit():
@@ -98,7 +101,7 @@ def find_person(person_id: str) -> dict:
     return person
 
 
-def find_item(item_id: str, kind: str) -> dict:
+def find_item(item_id: str, kind: str) -> dict[str, Any]:
     """The post or comment ``item_id``, or the unknown-object refusal (100, subcode 33)."""
     item = state().community.item(item_id)
     if item is None:
@@ -106,7 +109,7 @@ def find_item(item_id: str, kind: str) -> dict:
     return item
 
 
-def find_group(group_id: str) -> dict:
+def find_group(group_id: str) -> dict[str, Any]:
     """The group ``group_id``, or the unknown-object refusal."""
     group = state().community.group(group_id)
     if group is None:
@@ -114,7 +117,7 @@ def find_group(group_id: str) -> dict:
     return group
 
 
-def item_fields(item: dict) -> dict:
+def item_fields(item: dict[str, Any]) -> dict[str, Any]:
     """A post or comment as Graph shows it."""
     names = state().community.names()
     return {"id": item["id"], "message": item["message"], "created_time": item["time"],

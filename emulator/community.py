@@ -26,17 +26,17 @@ class Community:
         self.store = store
 
     # people ------------------------------------------------------------------------------------
-    def people(self) -> list[dict]:
+    def people(self) -> list[dict[str, Any]]:
         return self.store.all("SELECT * FROM people WHERE active = 1 ORDER BY name")
 
-    def person(self, person_id: str) -> dict | None:
+    def person(self, person_id: str) -> dict[str, Any] | None:
         return self.store.one("SELECT * FROM people WHERE id = ?", (person_id,))
 
     def add_person(self, person_id: str, name: str, email: str, title: str = "", active: bool = True) -> None:
         self.store.execute("INSERT OR REPLACE INTO people VALUES (?, ?, ?, ?, ?)",
                            (person_id, name, email, title, int(active)))
 
-    def welcome(self, person_id: str) -> dict:
+    def welcome(self, person_id: str) -> dict[str, Any]:
         """The person with this id, added as a guest when the community does not know them yet, so
         ``flask bots simulate`` and tests may write as anyone."""
         found = self.person(person_id)
@@ -51,10 +51,10 @@ class Community:
         return {row["id"]: row["name"] for row in rows}
 
     # groups ------------------------------------------------------------------------------------
-    def groups(self) -> list[dict]:
+    def groups(self) -> list[dict[str, Any]]:
         return self.store.all("SELECT * FROM groups ORDER BY name")
 
-    def group(self, group_id: str) -> dict | None:
+    def group(self, group_id: str) -> dict[str, Any] | None:
         return self.store.one("SELECT * FROM groups WHERE id = ?", (group_id,))
 
     def add_group(self, group_id: str, name: str, description: str, members: list[str]) -> None:
@@ -73,13 +73,13 @@ class Community:
                                                            (group_id,))]
 
     # posts and comments ------------------------------------------------------------------------
-    def add_post(self, group_id: str, author_id: str, message: str) -> dict:
+    def add_post(self, group_id: str, author_id: str, message: str) -> dict[str, Any]:
         post_id = f"{group_id}_{new_id()}"
         self.store.execute("INSERT INTO posts (id, group_id, author_id, message, time) VALUES (?, ?, ?, ?, ?)",
                            (post_id, group_id, author_id, message, now()))
         return self.item(post_id) or {}
 
-    def add_comment(self, target_id: str, author_id: str, message: str) -> dict | None:
+    def add_comment(self, target_id: str, author_id: str, message: str) -> dict[str, Any] | None:
         """A comment under a post, or a reply under a comment (kept on the same post); None if no target."""
         target = self.item(target_id)
         if target is None:
@@ -91,11 +91,11 @@ class Community:
                            (comment_id, target["group_id"], post_id, target_id, author_id, message, now()))
         return self.item(comment_id)
 
-    def item(self, item_id: str) -> dict | None:
+    def item(self, item_id: str) -> dict[str, Any] | None:
         """A post or a comment (a comment has ``post_id`` set)."""
         return self.store.one("SELECT * FROM posts WHERE id = ?", (item_id,))
 
-    def feed(self, group_id: str, limit: int = 50) -> list[dict]:
+    def feed(self, group_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The group's newest posts, each with its comments in order."""
         posts = self.store.all("SELECT * FROM posts WHERE group_id = ? AND post_id IS NULL ORDER BY seq DESC LIMIT ?",
                                (group_id, limit))
@@ -112,13 +112,13 @@ class Community:
                                                           (object_id,))]
 
     # chat threads ------------------------------------------------------------------------------
-    def thread(self, thread_id: str) -> dict | None:
+    def thread(self, thread_id: str) -> dict[str, Any] | None:
         found = self.store.one("SELECT * FROM threads WHERE id = ?", (thread_id,))
         if found:
             found["participants"] = self.participants(thread_id)
         return found
 
-    def direct_thread(self, person_id: str, other_id: str) -> tuple[dict, bool]:
+    def direct_thread(self, person_id: str, other_id: str) -> tuple[dict[str, Any], bool]:
         """The 1:1 thread of two members, and whether it was just opened."""
         row = self.store.one(
             "SELECT t.id FROM threads t JOIN participants a ON a.thread_id = t.id AND a.member_id = ? "
@@ -127,7 +127,7 @@ class Community:
             return self.thread(row["id"]) or {}, False
         return self.open_thread([person_id, other_id], is_group=False), True
 
-    def open_thread(self, member_ids: list[str], name: str = "", is_group: bool = True) -> dict:
+    def open_thread(self, member_ids: list[str], name: str = "", is_group: bool = True) -> dict[str, Any]:
         thread_id = f"t_{new_id()}"
         with self.store.transaction() as db:
             db.execute("INSERT INTO threads (id, name, is_group) VALUES (?, ?, ?)", (thread_id, name, int(is_group)))
@@ -135,7 +135,7 @@ class Community:
                 db.execute("INSERT OR IGNORE INTO participants VALUES (?, ?)", (thread_id, member))
         return self.thread(thread_id) or {}
 
-    def threads_of(self, member_id: str) -> list[dict]:
+    def threads_of(self, member_id: str) -> list[dict[str, Any]]:
         """The member's threads, the most recently active first."""
         rows = self.store.all(
             "SELECT t.id, coalesce(max(m.seq), 0) AS last FROM threads t JOIN participants p ON p.thread_id = t.id "
@@ -158,7 +158,7 @@ class Community:
     def rename(self, thread_id: str, name: str) -> None:
         self.store.execute("UPDATE threads SET name = ? WHERE id = ?", (name, thread_id))
 
-    def add_message(self, thread_id: str, sender_id: str, body: dict) -> dict:
+    def add_message(self, thread_id: str, sender_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Store a message (``text``, ``quick_replies``, ``attachment`` ... as sent) and stop the typing dots."""
         message_id = f"m_emu_{secrets.token_hex(8)}"
         self.store.execute("INSERT INTO messages (id, thread_id, sender_id, body, time) VALUES (?, ?, ?, ?, ?)",
@@ -166,7 +166,7 @@ class Community:
         self.store.execute("UPDATE threads SET typing_until = 0 WHERE id = ?", (thread_id,))
         return {"id": message_id, "thread_id": thread_id, "sender_id": sender_id, "body": body}
 
-    def messages(self, thread_id: str, limit: int = 200) -> list[dict]:
+    def messages(self, thread_id: str, limit: int = 200) -> list[dict[str, Any]]:
         rows = self.store.all("SELECT * FROM (SELECT * FROM messages WHERE thread_id = ? ORDER BY seq DESC LIMIT ?) "
                               "ORDER BY seq", (thread_id, limit))
         for row in rows:

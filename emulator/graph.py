@@ -13,11 +13,12 @@ import json
 import random
 import re
 import time
+from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from . import content, messaging, subscriptions
-from .calls import Call, GraphError, Handler, Permission, Recorder, graph_error
+from .calls import Call, GraphError, Handler, Permission, Recorder, graph_error, state
 from .idempotency import HEADER
 from .integrations import Integration
 
@@ -34,7 +35,7 @@ def blueprint() -> Blueprint:
 
 
 def _calls() -> Response:
-    return jsonify({"calls": current_app.extensions["emulator"].recorder.calls})
+    return jsonify({"calls": state().recorder.calls})
 
 
 def _dispatch(path: str) -> Response:
@@ -43,7 +44,7 @@ def _dispatch(path: str) -> Response:
     if found is None:
         return graph_error(f"Unsupported {request.method.lower()} request: {path}", 100)
     handler, permission, args = found
-    emulator = current_app.extensions["emulator"]
+    emulator = state()
     integration: Integration | None = None
     code = None
     try:
@@ -86,7 +87,7 @@ def _caller() -> Integration:
     token = _token()
     if token is None:
         raise GraphError("An access token is required to request this resource.", 104, 400)
-    integrations = current_app.extensions["emulator"].integrations
+    integrations = state().integrations
     integration = integrations.by_token(token)
     if integration is None:
         retired = integrations.by_retired_token(token)
@@ -100,7 +101,7 @@ def _caller() -> Integration:
 def _app_caller() -> Integration:
     """The integration named by an app token ``APP_ID|APP_SECRET`` (``/app/subscriptions`` needs one)."""
     token = _token() or ""
-    integration = current_app.extensions["emulator"].integrations.by_app_token(token) if "|" in token else None
+    integration = state().integrations.by_app_token(token) if "|" in token else None
     if integration is None:
         raise GraphError("Invalid OAuth access token: /app/subscriptions needs the app token APP_ID|APP_SECRET.",
                          190, 401)
@@ -133,7 +134,7 @@ def _check(integration: Integration, permission: Permission) -> None:
 
 
 def _usage_headers(response: Response, integration: Integration) -> None:
-    share = min(100, current_app.extensions["emulator"].integrations.calls_in_last_hour(integration.id) * 100
+    share = min(100, state().integrations.calls_in_last_hour(integration.id) * 100
                 // CALLS_PER_HOUR)
     usage = {"call_count": share, "total_cputime": share // 2, "total_time": share // 2}
     response.headers["X-App-Usage"] = json.dumps(usage)
@@ -141,7 +142,7 @@ def _usage_headers(response: Response, integration: Integration) -> None:
         {integration.page_id: [{"type": "messenger", **usage, "estimated_time_to_regain_access": 0}]})
 
 
-def _body() -> dict:
+def _body() -> dict[str, Any]:
     """The call's parameters: a JSON object, a form, or the query string, as Graph accepts them."""
     if request.method == "GET":
         return request.args.to_dict()
@@ -173,7 +174,7 @@ def _route(method: str, path: str) -> tuple[Handler, Permission, list[str]] | No
 ID = r"([\w.-]+)"
 THREAD = r"(t_\d+)"
 #: Every endpoint: method, path pattern (the groups are the handler's arguments), handler, permission.
-ROUTES: list[tuple[str, re.Pattern, Handler, Permission]] = [
+ROUTES: list[tuple[str, re.Pattern[str], Handler, Permission]] = [
     (verb, re.compile(pattern), handler, permission) for verb, pattern, handler, permission in [
         ("POST", "me/messages", messaging.send, "Message any member"),
         ("POST", "me/messenger_profile", messaging.profile_set, "Message any member"),

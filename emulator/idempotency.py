@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Any
 
 HEADER = "X-Idempotency-Key"
 
@@ -19,17 +20,17 @@ class Answers:
     def __init__(self, limit: int = 10_000) -> None:
         self.limit = limit
         self.repeats = 0
-        self._answers: OrderedDict[tuple[str, str], dict] = OrderedDict()
+        self._answers: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, integration: str, key: str) -> dict | None:
+    def get(self, integration: str, key: str) -> dict[str, Any] | None:
         with self._lock:
             answer = self._answers.get((integration, key))
             if answer is not None:
                 self.repeats += 1
             return answer
 
-    def keep(self, integration: str, key: str, answer: dict) -> None:
+    def keep(self, integration: str, key: str, answer: dict[str, Any]) -> None:
         with self._lock:
             self._answers[(integration, key)] = answer
             while len(self._answers) > self.limit:

@@ -72,7 +72,7 @@ class Integration:
     link_domains: list[str] = field(default_factory=list)
     error_rate: float = 0.0
     latency_ms: int = 0
-    profile: dict = field(default_factory=dict)
+    profile: dict[str, Any] = field(default_factory=dict)
     created: float = 0.0
 
     @classmethod
@@ -249,12 +249,12 @@ class Integrations:
                            "VALUES (?, ?, ?, ?, ?, ?, ?)", (integration_id, _today(), now(), method, path[:200],
                                                             status, code))
 
-    def recent_calls(self, integration_id: str, limit: int = 10) -> list[dict]:
+    def recent_calls(self, integration_id: str, limit: int = 10) -> list[dict[str, Any]]:
         """The latest calls, newest first, refusals with their Graph error code."""
         return self.store.all("SELECT time, method, path, status, code FROM calls WHERE integration_id = ? "
                               "ORDER BY id DESC LIMIT ?", (integration_id, limit))
 
-    def last_request(self, integration_id: str, today: dt.date | None = None) -> dict:
+    def last_request(self, integration_id: str, today: dt.date | None = None) -> dict[str, Any]:
         """The last day a call was made, and the calls on each of the last seven days (oldest first)."""
         today = today or dt.datetime.now(dt.UTC).date()
         last = self.store.value("SELECT max(day) FROM calls WHERE integration_id = ?", (integration_id,))
@@ -268,7 +268,7 @@ class Integrations:
         return self.store.value("SELECT count(*) FROM calls WHERE integration_id = ? AND time > ?",
                                 (integration_id, now() - 3600)) or 0
 
-    def deliveries(self, integration_id: str, limit: int = 50) -> list[dict]:
+    def deliveries(self, integration_id: str, limit: int = 50) -> list[dict[str, Any]]:
         return self.store.all("SELECT * FROM deliveries WHERE integration_id = ? ORDER BY id DESC LIMIT ?",
                               (integration_id, limit))
 

@@ -18,7 +18,7 @@ MAX_TEXT = 2000
 
 
 # /me/messages ----------------------------------------------------------------------------------
-def send(call: Call, _: list[str]) -> dict:
+def send(call: Call, _: list[str]) -> dict[str, Any]:
     """The Send API: a message or a sender action, to a person, several people or a thread."""
     body, bot = call.body, call.integration
     recipient = body.get("recipient")
@@ -34,23 +34,23 @@ def send(call: Call, _: list[str]) -> dict:
         raise GraphError("(#100) Must send either message or sender_action", 100)
     if action is not None and action not in SENDER_ACTIONS:
         raise GraphError(f"(#100) sender_action must be one of {', '.join(SENDER_ACTIONS)}", 100)
-    if message is not None:
-        _check_message(message)
+    checked = _check_message(message) if message is not None else None
     thread_id, answer = _thread_for(bot, recipient)
     community = state().community
     if action == "mark_seen":
         community.mark_seen(thread_id)
         return {"recipient_id": answer["recipient_id"]}
-    if action is not None:
+    if checked is None:  # a sender action: exactly one of the two was given
         community.set_typing(thread_id, action == "typing_on")
         return {"recipient_id": answer["recipient_id"]}
-    stored = community.add_message(thread_id, bot.page_id, message)
+    stored = community.add_message(thread_id, bot.page_id, checked)
     state().activity.bot_sent(bot, thread_id, stored["id"])
-    _show(bot.name, answer["recipient_id"], message)
+    _show(bot.name, answer["recipient_id"], checked)
     return {**answer, "message_id": stored["id"]}
 
 
-def _check_message(message: Any) -> None:
+def _check_message(message: object) -> dict[str, Any]:
+    """``message`` if the Send API would take it; else the code-100 refusal saying why."""
     if not isinstance(message, dict) or not (message.get("text") or message.get("attachment")):
         raise GraphError("(#100) message must have text or an attachment", 100)
     text = message.get("text")
@@ -59,9 +59,10 @@ def _check_message(message: Any) -> None:
     replies = message.get("quick_replies", [])
     if not isinstance(replies, list) or len(replies) > 13:
         raise GraphError("(#100) message.quick_replies must be a list of at most 13", 100)
+    return message
 
 
-def _thread_for(bot: Integration, recipient: dict) -> tuple[str, dict]:
+def _thread_for(bot: Integration, recipient: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The thread a send goes to, opening it when needed, and the answer's recipient fields."""
     community = state().community
     if recipient.get("thread_key"):
@@ -83,7 +84,7 @@ def _thread_for(bot: Integration, recipient: dict) -> tuple[str, dict]:
 
 
 
-def _show(bot: str, to: str, message: dict) -> None:
+def _show(bot: str, to: str, message: dict[str, Any]) -> None:
     buttons = " ".join(f"[{q.get('title')}]" for q in message.get("quick_replies", []) if isinstance(q, dict))
     logger.info("[chat] %s -> %s: %s %s", bot, to, "(text)" if message.get("text") else "(attachment)", buttons)
 
@@ -92,7 +93,7 @@ def _show(bot: str, to: str, message: dict) -> None:
 PROFILE_FIELDS = ("get_started", "greeting", "persistent_menu", "ice_breakers", "whitelisted_domains")
 
 
-def profile_set(call: Call, _: list[str]) -> dict:
+def profile_set(call: Call, _: list[str]) -> dict[str, Any]:
     """Merge get_started, greeting, persistent_menu ... into the bot's Messenger profile."""
     unknown = sorted(set(call.body) - set(PROFILE_FIELDS))
     if unknown or not call.body:
@@ -105,13 +106,13 @@ def profile_set(call: Call, _: list[str]) -> dict:
     return {"result": "success"}
 
 
-def profile_get(call: Call, _: list[str]) -> dict:
+def profile_get(call: Call, _: list[str]) -> dict[str, Any]:
     """The profile fields asked for (all by default)."""
     wanted = [f for f in call.body.get("fields", "").split(",") if f] or list(PROFILE_FIELDS)
     return {"data": [{k: v for k, v in call.integration.profile.items() if k in wanted}]}
 
 
-def profile_delete(call: Call, _: list[str]) -> dict:
+def profile_delete(call: Call, _: list[str]) -> dict[str, Any]:
     """Remove the named profile fields."""
     fields = call.body.get("fields") or []
     fields = fields.split(",") if isinstance(fields, str) else fields
@@ -120,20 +121,20 @@ def profile_delete(call: Call, _: list[str]) -> dict:
     return {"result": "success"}
 
 
-def subscribed_apps(call: Call, _: list[str]) -> dict:
+def subscribed_apps(call: Call, _: list[str]) -> dict[str, Any]:
     """The app subscribed to the bot's page, with its page fields."""
     page = state().integrations.subscriptions(call.integration.id).get("page")
     return {"data": [{"id": call.integration.id, "name": call.integration.name,
                       "subscribed_fields": page.fields if page else []}]}
 
 
-def subscribe_app(call: Call, _: list[str]) -> dict:
+def subscribe_app(call: Call, _: list[str]) -> dict[str, Any]:
     """Subscribing the page to the app: always already done in the emulator."""
     return {"success": True}
 
 
 # threads ---------------------------------------------------------------------------------------
-def _own_thread(call: Call, key: str) -> dict:
+def _own_thread(call: Call, key: str) -> dict[str, Any]:
     thread = state().community.thread(key)
     if thread is None or call.integration.page_id not in thread["participants"]:
         raise GraphError(f"(#100) No thread {key} that this integration takes part in", 100, subcode=2018001)
@@ -142,7 +143,7 @@ def _own_thread(call: Call, key: str) -> dict:
     return thread
 
 
-def rename_thread(call: Call, args: list[str]) -> dict:
+def rename_thread(call: Call, args: list[str]) -> dict[str, Any]:
     """Name a group chat the bot takes part in."""
     _own_thread(call, args[0])
     name = need(call.body.get("name"), "name")
@@ -150,7 +151,7 @@ def rename_thread(call: Call, args: list[str]) -> dict:
     return {"success": True}
 
 
-def participants(call: Call, args: list[str]) -> dict:
+def participants(call: Call, args: list[str]) -> dict[str, Any]:
     """Add (POST) or remove (DELETE) people in a group chat the bot takes part in."""
     _own_thread(call, args[0])
     people = call.body.get("to")
@@ -163,7 +164,7 @@ def participants(call: Call, args: list[str]) -> dict:
     return {"success": True}
 
 
-def participants_list(call: Call, args: list[str]) -> dict:
+def participants_list(call: Call, args: list[str]) -> dict[str, Any]:
     """Who takes part in a group chat."""
     thread = _own_thread(call, args[0])
     names = state().community.names()

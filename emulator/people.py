@@ -8,12 +8,17 @@ messages, buttons, typing and seen indicators, feeds and previews without a relo
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
+from .calls import state
+from .integrations import Integration
 from .previews import links_in
+
+if TYPE_CHECKING:
+    from .app import Emulator
 
 MAX_TEXT = 2000
 MAX_STATUS = 140
@@ -43,11 +48,11 @@ def blueprint() -> Blueprint:
     return bp
 
 
-def _emulator():
-    return current_app.extensions["emulator"]
+def _emulator() -> Emulator:
+    return state()
 
 
-def viewer() -> dict | None:
+def viewer() -> dict[str, Any] | None:
     """The person the browser acts as (picked on the home page), or None."""
     person_id = session.get("viewer")
     return _emulator().community.person(person_id) if person_id else None
@@ -57,7 +62,7 @@ def _context() -> dict[str, Any]:
     return {"viewer": viewer(), "everyone": _emulator().community.people()}
 
 
-def _need_viewer() -> dict:
+def _need_viewer() -> dict[str, Any]:
     person = viewer()
     if person is None:
         abort(Response(_error("Pick who you are first (the home page)."), 401, mimetype="application/json"))
@@ -68,7 +73,7 @@ def _error(message: str) -> str:
     return jsonify({"error": {"message": message}}).get_data(as_text=True)
 
 
-def _text(body: dict, name: str = "text") -> str:
+def _text(body: dict[str, Any], name: str = "text") -> str:
     text = body.get(name)
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
         abort(Response(_error(f"{name} must be 1 to {MAX_TEXT} characters"), 400, mimetype="application/json"))
@@ -150,7 +155,7 @@ def api_chats() -> Response:
     return jsonify({"chats": chats})
 
 
-def _thread_for(thread_id: str, person: dict) -> dict:
+def _thread_for(thread_id: str, person: dict[str, Any]) -> dict[str, Any]:
     thread = _emulator().community.thread(thread_id)
     if thread is None or person["id"] not in thread["participants"]:
         abort(404)
@@ -174,14 +179,14 @@ def api_thread(thread_id: str) -> Response:
                       "body": m["body"], "time": m["time"]} for m in messages]})
 
 
-def _typing(thread: dict, bots: list) -> str | None:
+def _typing(thread: dict[str, Any], bots: list[Integration]) -> str | None:
     """Who is shown typing (the thread's bots), or None."""
     if thread["typing_until"] <= time.time():
         return None
     return ", ".join(bot.name for bot in bots) or "Someone"
 
 
-def _menu(bots: list) -> list[dict]:
+def _menu(bots: list[Integration]) -> list[dict[str, Any]]:
     """The persistent menu of the thread's bot (1:1 chats with one bot have one)."""
     if len(bots) != 1:
         return []

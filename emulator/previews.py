@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 from .activity import COMMUNITY_ID
@@ -30,7 +31,7 @@ class Previews:
         self.integrations = integrations
         self.courier = courier
         self.ttl = ttl
-        self._cache: dict[tuple[str, str], tuple[float, dict | None]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, dict[str, Any] | None]] = {}
         self._lock = threading.Lock()
 
     def owner(self, link: str) -> Integration | None:
@@ -40,7 +41,7 @@ class Previews:
         owners = [i for i in self.integrations.all() if i.enabled and i.has("Link previews") and i.covers(host)]
         return max(owners, key=lambda i: i.covers(host), default=None)
 
-    def for_viewer(self, link: str, viewer_id: str) -> dict | None:
+    def for_viewer(self, link: str, viewer_id: str) -> dict[str, Any] | None:
         """The preview ``viewer_id`` sees for ``link``, or None (no owner, no answer, or inaccessible)."""
         for key in ((viewer_id, link), ("*", link)):
             cached = self._cached(key)
@@ -62,7 +63,7 @@ class Previews:
             self._cache[("*" if shared else viewer_id, link)] = (time.monotonic() + self.ttl, preview)
         return preview
 
-    def collection(self, viewer_id: str) -> list[dict]:
+    def collection(self, viewer_id: str) -> list[dict[str, Any]]:
         """The documents the composer's share extension offers ``viewer_id``: every integration subscribed
         to ``link``/``collection`` is asked, and each answers a ``data`` list for this viewer."""
         entry = {"time": int(time.time()), "changes": [{"field": "collection", "value": {
@@ -81,7 +82,7 @@ class Previews:
         with self._lock:
             self._cache.clear()
 
-    def _cached(self, key: tuple[str, str]) -> tuple[float, dict | None] | None:
+    def _cached(self, key: tuple[str, str]) -> tuple[float, dict[str, Any] | None] | None:
         with self._lock:
             found = self._cache.get(key)
             if found and found[0] < time.monotonic():

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from .community import Community
-from .integrations import PERMISSIONS, Integrations, Subscription
+from .integrations import PERMISSIONS, Integration, Integrations, Subscription
 from .store import Store
 
 logger = logging.getLogger("emulator")
@@ -54,7 +55,7 @@ def seed(store: Store, env: Mapping[str, str], bot_url: str = DEFAULT_BOT_URL) -
     store.set_meta("seeded", "1")
 
 
-def install(integrations: Integrations, env: Mapping[str, str], bot_url: str) -> list:
+def install(integrations: Integrations, env: Mapping[str, str], bot_url: str) -> list[Integration]:
     """An integration for every ``<BOT>_ACCESS_TOKEN`` with its ``<BOT>_APP_SECRET``; each one that may chat
     is listed in the bot directory, so a newcomer finds it there. With no credentials in ``env`` (the pytest
     plugin's Workplace) nothing is installed and ``handlers/`` is not imported."""
@@ -97,7 +98,7 @@ def sync(store: Store, env: Mapping[str, str]) -> None:
             logger.info("%s: credentials re-read from the environment (.env)", integration.name)
 
 
-def _manifests(bot_url: str) -> dict[str, dict]:
+def _manifests(bot_url: str) -> dict[str, dict[str, Any]]:
     """What each example bot's manifest says, with its Messenger profile; {} when handlers/ cannot load."""
     try:
         from bots.discovery import find_bots

@@ -103,11 +103,11 @@ class Store:
         with self._lock:
             return self._db.execute(sql, tuple(args)).lastrowid or 0
 
-    def all(self, sql: str, args: Iterable[Any] = ()) -> list[dict]:
+    def all(self, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(row) for row in self._db.execute(sql, tuple(args)).fetchall()]
 
-    def one(self, sql: str, args: Iterable[Any] = ()) -> dict | None:
+    def one(self, sql: str, args: Iterable[Any] = ()) -> dict[str, Any] | None:
         with self._lock:
             row = self._db.execute(sql, tuple(args)).fetchone()
         return dict(row) if row else None

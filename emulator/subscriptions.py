@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .calls import Call, GraphError, need, state
 from .integrations import TOPICS, Subscription, field_permission
 from .webhooks import handshake
 
 
 # /app/subscriptions ----------------------------------------------------------------------------
-def subscriptions_list(call: Call, _: list[str]) -> dict:
+def subscriptions_list(call: Call, _: list[str]) -> dict[str, Any]:
     """The integration's webhook subscriptions, as /app/subscriptions lists them."""
     found = state().integrations.subscriptions(call.integration.id).values()
     return {"data": [{"object": s.topic, "callback_url": s.callback_url, "active": True,
                       "fields": [{"name": f, "version": "v18.0"} for f in s.fields]} for s in found]}
 
 
-def subscribe(call: Call, _: list[str]) -> dict:
+def subscribe(call: Call, _: list[str]) -> dict[str, Any]:
     """Subscribe a topic by API, after the same GET handshake the Admin Panel runs."""
     body = call.body
     topic = need(body.get("object"), "object")
@@ -37,7 +39,7 @@ def subscribe(call: Call, _: list[str]) -> dict:
     return {"success": True}
 
 
-def unsubscribe(call: Call, _: list[str]) -> dict:
+def unsubscribe(call: Call, _: list[str]) -> dict[str, Any]:
     """Remove one topic's subscription (``object``), or all of them."""
     state().integrations.unsubscribe(call.integration.id, call.body.get("object") or None)
     return {"success": True}

@@ -15,6 +15,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -76,7 +77,7 @@ def handshake(url: str, verify_token: str, timeout: float = 5.0) -> str | None:
 
 @dataclass
 class _Lane:
-    pending: list[dict] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)
     busy: bool = False
 
 
@@ -100,7 +101,7 @@ class Courier:
         subscription = self.integrations.subscriptions(integration.id).get(topic)
         return subscription is not None and field_name in subscription.fields
 
-    def send(self, integration: Integration, topic: str, field_name: str, entry: dict) -> bool:
+    def send(self, integration: Integration, topic: str, field_name: str, entry: dict[str, Any]) -> bool:
         """Queue ``entry`` for the integration's ``topic`` callback; False when it does not want it."""
         if not self.wants(integration, topic, field_name):
             return False
@@ -113,7 +114,8 @@ class Courier:
                 self._pool.submit(self._run, key, lane)
         return True
 
-    def ask(self, integration: Integration, topic: str, field_name: str, entry: dict) -> dict | None:
+    def ask(self, integration: Integration, topic: str, field_name: str,
+            entry: dict[str, Any]) -> dict[str, Any] | None:
         """Deliver one entry now and return the JSON answer (link previews answer in the body), or None."""
         if not self.wants(integration, topic, field_name):
             return None
@@ -152,7 +154,7 @@ class Courier:
             except Exception:
                 logger.exception("delivery to integration %s failed unexpectedly", key[0])
 
-    def _deliver(self, integration_id: str, topic: str, entries: list[dict]) -> None:
+    def _deliver(self, integration_id: str, topic: str, entries: list[dict[str, Any]]) -> None:
         """POST the batch, retrying on the schedule; the log row follows every attempt."""
         log_id = self._log_start(integration_id, topic, len(entries))
         delays = (0.0, *self.settings.retry_delays)
@@ -172,8 +174,8 @@ class Courier:
         logger.warning("gave up delivering %d %s entries to %s after %d attempts", len(entries), topic,
                        integration_id, len(delays))
 
-    def _post(self, integration: Integration, url: str, topic: str, entries: list[dict], timeout: float,
-              log_id: int, attempt: int) -> tuple[int, dict | None]:
+    def _post(self, integration: Integration, url: str, topic: str, entries: list[dict[str, Any]], timeout: float,
+              log_id: int, attempt: int) -> tuple[int, dict[str, Any] | None]:
         raw = json.dumps({"object": topic, "entry": entries}, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "Workplace-Emulator/1.0",
                    SHA256_HEADER: sign(raw, integration.app_secret, "sha256"),
