@@ -18,7 +18,7 @@ from . import messages
 from .graph import GraphClient
 from .refs import Ref, fill, join
 
-QuickReplies = Sequence[tuple[str, str] | dict] | None
+QuickReplies = Sequence[tuple[str, str] | dict[str, Any]] | None
 Id = str | Ref
 
 
@@ -42,7 +42,7 @@ class Actions:
     def __init__(self, client: GraphClient) -> None:
         self.client = client
 
-    def send(self, message: str | dict, *, to: Id | None = None, ids: Sequence[Id] | None = None,
+    def send(self, message: str | dict[str, Any], *, to: Id | None = None, ids: Sequence[Id] | None = None,
              thread: Id | None = None, quick_replies: QuickReplies = None, user_ref: str | None = None) -> Sent:
         """Send a message to one person (``to``), a new group chat (``ids``), a thread (``thread``), or a
         Messenger chat plugin guest known only by ``user_ref``.
@@ -72,14 +72,17 @@ class Actions:
 
     def comment(self, target: Id, text: str) -> Id | None:
         """Comment under a post or comment (``POST /{id}/comments``); returns the comment id."""
-        return self._result(self.call("POST", "comments", {"message": _plain(text, 8000)}, on=_id(target)), "id")
+        comment_id: Id | None = self._result(self.call("POST", "comments", {"message": _plain(text, 8000)},
+                                                     on=_id(target)), "id")
+        return comment_id
 
     def post(self, group_id: Id, text: str, markdown: bool = False) -> Id | None:
         """Post in a group (``POST /{group}/feed``), with Markdown formatting if asked; returns the post id."""
         body: dict[str, Any] = {"message": _plain(text, None)}
         if markdown:
             body["formatting"] = "MARKDOWN"
-        return self._result(self.call("POST", "feed", body, on=_id(group_id)), "id")
+        post_id: Id | None = self._result(self.call("POST", "feed", body, on=_id(group_id)), "id")
+        return post_id
 
     def like(self, object_id: Id) -> bool:
         """Like a post or comment (``POST /{id}/likes``)."""
@@ -97,13 +100,14 @@ class Actions:
         """Remove people from a group chat."""
         self.call("DELETE", "participants", {"to": _ids(ids)}, on=_thread(thread))
 
-    def get(self, path: str, fields: Sequence[str] | str | None = None, **params: Any) -> dict:
+    def get(self, path: str, fields: Sequence[str] | str | None = None, **params: Any) -> dict[str, Any]:
         """Read anything: ``get("12345", fields=["name", "email"])``."""
         if fields:
             params["fields"] = fields if isinstance(fields, str) else ",".join(fields)
         return self.client.get(path, **params)
 
-    def call(self, method: str, path: str, body: dict | None = None, *, on: Id | None = None) -> dict:
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
+             on: Id | None = None) -> dict[str, Any]:
         """Make one Graph call that changes something (on ``POST /{on}/{path}`` when ``on`` is given);
         every effect above comes through here."""
         return self.client.request(method, join(self._use(on), path), json=fill(body, self._use))
@@ -117,12 +121,13 @@ class Actions:
                              "use it in that run, through ctx")
         return value.require()
 
-    def _result(self, answer: dict, field: str) -> Any:
+    def _result(self, answer: dict[str, Any], field: str) -> Any:
         """``field`` of Graph's answer as this kind of Actions returns it: the plain value."""
         return answer.get(field)
 
 
-def recipient(to: Id | None, ids: Sequence[Id] | None, thread: Id | None, user_ref: str | None = None) -> dict:
+def recipient(to: Id | None, ids: Sequence[Id] | None, thread: Id | None,
+              user_ref: str | None = None) -> dict[str, Any]:
     """The Send API recipient for exactly one of ``to``, ``ids``, ``thread`` and ``user_ref``: the one
     place a message's addressee is decided, for ``bot.graph`` and ``ctx`` alike."""
     given = [name for name, value in (("to", to), ("ids", ids), ("thread", thread), ("user_ref", user_ref)) if value]

@@ -12,8 +12,9 @@ thread keys: ``ctx.comment("x", target=ctx.post(group, "y"))``. Under every inbo
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .actions import Id, QuickReplies, Sent
 from .events import Change, Event, MessagingEvent
@@ -22,20 +23,25 @@ from .outbox import Effect, Outbox, OutboxActions
 from .refs import Ref, Run
 from .state import State
 
+if TYPE_CHECKING:
+    from .bot import Bot
+
 
 class Context(OutboxActions):
     """What a handler answers with: ``ctx.reply``, ``ctx.comment``, ``ctx.typing`` and the rest."""
 
     messaging_type = "RESPONSE"
 
-    def __init__(self, bot: Any, event: Event, client: GraphClient, logger: logging.Logger | None = None, *,
+    def __init__(self, bot: Bot, event: Event, client: GraphClient, logger: logging.Logger | None = None, *,
                  outbox: Outbox | None = None, state: State | None = None) -> None:
         super().__init__(client, outbox)
         self.bot = bot
         self.event = event
         self.logger = logger or logging.getLogger(f"bots.{bot.name}")
-        self.match: Any = None
-        self.sent: list[dict] = []
+        #: The regex match of the handler's matcher (``ctx.match.group("floor")``); None when it matched
+        #: without one.
+        self.match: re.Match[str] | None = None
+        self.sent: list[dict[str, Any]] = []
         self.state: State = state if state is not None else State()
 
     def rollback(self) -> None:
@@ -51,7 +57,7 @@ class Context(OutboxActions):
         """The same calls without the event's defaults: ``ctx.graph.send(..., to=someone_else)``."""
         return OutboxActions(self.client, self.outbox, self.run)
 
-    def reply(self, message: str | dict, quick_replies: QuickReplies = None) -> Sent | Ref:
+    def reply(self, message: str | dict[str, Any], quick_replies: QuickReplies = None) -> Sent | Ref:
         """Answer where the event came from: the sender of a 1:1 chat (through its ``user_ref`` for a
         Messenger chat plugin guest), the thread of a group chat, or, for a post, comment or mention, a
         comment under it."""
@@ -61,7 +67,7 @@ class Context(OutboxActions):
             raise ValueError("quick replies and templates exist only in chat: this event came from a post or comment")
         return self.comment(message)
 
-    def send(self, message: str | dict, *, to: Id | None = None, ids: Sequence[Id] | None = None,
+    def send(self, message: str | dict[str, Any], *, to: Id | None = None, ids: Sequence[Id] | None = None,
              thread: Id | None = None, quick_replies: QuickReplies = None, user_ref: str | None = None) -> Sent:
         """Send a message; without a target, to the conversation the event came from.
 
@@ -81,11 +87,12 @@ class Context(OutboxActions):
     def comment(self, text: str, target: Id | None = None) -> Ref:  # type: ignore[override]
         """Comment under the comment, post or mention the event is about, or under ``target``;
         returns a handle to the new comment's id."""
-        return super().comment(target or self._comment_target(), text)
+        # OutboxActions answers every call with handles, so the id is a Ref.
+        return cast(Ref, super().comment(target or self._comment_target(), text))
 
     def post(self, group_id: Id, text: str, markdown: bool = False) -> Ref:
         """Post in a group; returns a handle to the new post's id."""
-        return super().post(group_id, text, markdown)
+        return cast(Ref, super().post(group_id, text, markdown))
 
     def rename_thread(self, name: str, thread: Id | None = None) -> None:  # type: ignore[override]
         """Rename the group chat the event came from (or ``thread``)."""
@@ -99,7 +106,7 @@ class Context(OutboxActions):
         """Remove people from the group chat the event came from (or ``thread``)."""
         super().remove_participants(thread or self._thread(), ids)
 
-    def _deliver(self, effect: Effect) -> dict:
+    def _deliver(self, effect: Effect) -> dict[str, Any]:
         """Make one Graph call on the bot's behalf (or queue it in the outbox) and record it in ``ctx.sent``."""
         answer = super()._deliver(effect)
         self.sent.append({"method": effect.method, "path": effect.path, "body": effect.body, "answer": answer})
@@ -127,8 +134,8 @@ class Context(OutboxActions):
     def _comment_target(self) -> str:
         event = self.event
         if isinstance(event, Change):
-            target = getattr(event, "comment_id", None) or getattr(event, "post_id", None)
-            if target:
+            target: object = getattr(event, "comment_id", None) or getattr(event, "post_id", None)
+            if target and isinstance(target, str):
                 return target
         raise ValueError(f"ctx.comment needs a post, comment or mention; {event.describe()} is none "
                          "(use ctx.reply in chat)")

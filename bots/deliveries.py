@@ -25,8 +25,8 @@ class Deliveries:
         self._clock = itertools.count(1_700_000_000_000, 1000)
 
     def message(self, text: str | None = "hello", *, sender: str | None = None, thread: str | None = None,
-                mid: str | None = None, quick_reply: str | None = None, attachments: list[dict] | None = None,
-                is_echo: bool = False, user_ref: str | None = None, **extra: Any) -> dict:
+                mid: str | None = None, quick_reply: str | None = None, attachments: list[dict[str, Any]] | None = None,
+                is_echo: bool = False, user_ref: str | None = None, **extra: Any) -> dict[str, Any]:
         """A chat message (``page``/``messages``); ``thread`` makes it a group-chat message, ``user_ref``
         one from a Messenger chat plugin guest."""
         message: dict[str, Any] = {"mid": mid or f"m_{self._run}_{next(self._mids)}"}
@@ -40,26 +40,26 @@ class Deliveries:
             message["is_echo"] = True
         return self.messaging({"message": message, **extra}, sender=sender, thread=thread, user_ref=user_ref)
 
-    def quick_reply(self, payload: str, text: str | None = None, **kwargs: Any) -> dict:
+    def quick_reply(self, payload: str, text: str | None = None, **kwargs: Any) -> dict[str, Any]:
         """A quick-reply tap: a message carrying the quick reply's title and payload."""
         return self.message(text if text is not None else payload.title(), quick_reply=payload, **kwargs)
 
     def postback(self, payload: str, title: str | None = None, *, sender: str | None = None,
-                 thread: str | None = None, user_ref: str | None = None) -> dict:
+                 thread: str | None = None, user_ref: str | None = None) -> dict[str, Any]:
         """A button, menu or Get Started tap (``page``/``messaging_postbacks``)."""
         return self.messaging({"postback": {"title": title or payload.title(), "payload": payload}},
                               sender=sender, thread=thread, user_ref=user_ref)
 
-    def delivery(self, mids: list[str], watermark: int = 1_700_000_000_000, **kwargs: Any) -> dict:
+    def delivery(self, mids: list[str], watermark: int = 1_700_000_000_000, **kwargs: Any) -> dict[str, Any]:
         """Messages the bot sent were delivered (``page``/``message_deliveries``)."""
         return self.messaging({"delivery": {"mids": mids, "watermark": watermark}}, **kwargs)
 
-    def read(self, watermark: int = 1_700_000_000_000, **kwargs: Any) -> dict:
+    def read(self, watermark: int = 1_700_000_000_000, **kwargs: Any) -> dict[str, Any]:
         """The person read the bot's messages (``page``/``message_reads``)."""
         return self.messaging({"read": {"watermark": watermark}}, **kwargs)
 
-    def messaging(self, item: dict, *, sender: str | None = None, thread: str | None = None,
-                  user_ref: str | None = None) -> dict:
+    def messaging(self, item: dict[str, Any], *, sender: str | None = None, thread: str | None = None,
+                  user_ref: str | None = None) -> dict[str, Any]:
         """Any ``messaging`` item, with sender, recipient and timestamp filled in.
 
         With ``user_ref`` the sender is Messenger's chat plugin guest, ``{"user_ref": ...}`` alone: no id,
@@ -71,7 +71,7 @@ class Deliveries:
             full["thread"] = {"id": thread}
         return envelope("page", [{"id": self.page_id, "time": full["timestamp"], "messaging": [full]}])
 
-    def _sender(self, sender: str | None, user_ref: str | None) -> dict:
+    def _sender(self, sender: str | None, user_ref: str | None) -> dict[str, Any]:
         """The ``sender`` of a ``messaging`` item: a Workplace person, or a chat plugin guest's ``user_ref``."""
         if user_ref is not None:
             if sender is not None:
@@ -83,7 +83,7 @@ class Deliveries:
         return party
 
     def mention(self, text: str = "@helpdesk can you help?", *, post_id: str = "1234567890_987654321",
-                comment_id: str | None = None, sender: str | None = None) -> dict:
+                comment_id: str | None = None, sender: str | None = None) -> dict[str, Any]:
         """The bot was @-mentioned in a post, or in a comment when ``comment_id`` is given."""
         value: dict[str, Any] = {
             "item": "comment" if comment_id else "post", "verb": "add", "post_id": post_id,
@@ -96,17 +96,17 @@ class Deliveries:
         return self.change("page", "mention", value, entry_id=self.page_id)
 
     def change(self, object: str, field: str, value: Any, *, entry_id: str = "1234567890", time: int = 1_700_000_000
-               ) -> dict:
+               ) -> dict[str, Any]:
         """Any ``changes`` item: ``change("group", "comments", {...})``."""
         return envelope(object, [{"id": entry_id, "time": time, "changes": [{"field": field, "value": value}]}])
 
 
-def envelope(object: str, entries: list[dict]) -> dict:
+def envelope(object: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
     """A delivery body: ``{"object": ..., "entry": [...]}``."""
     return {"object": object, "entry": entries}
 
 
-def batch(*bodies: dict) -> dict:
+def batch(*bodies: dict[str, Any]) -> dict[str, Any]:
     """Several deliveries of one object merged into one, as Workplace batches them."""
     objects = {body["object"] for body in bodies}
     if len(objects) != 1:

@@ -10,8 +10,8 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
-from typing import NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, cast
 
 from marshmallow import Schema, ValidationError
 
@@ -34,7 +34,7 @@ MAX_DEPTH = 64
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
-def decode(body: bytes, max_depth: int = MAX_DEPTH) -> dict:
+def decode(body: bytes, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
     """The JSON object in ``body``; 400 when it is not UTF-8, not JSON, nested deeper than ``max_depth``,
     or not an object."""
     try:
@@ -78,16 +78,16 @@ class Item(NamedTuple):
     entry_id: str | None
     time: float | None
     kind: str  # "messaging" or "changes"
-    data: dict
+    data: dict[str, Any]
     path: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The item as JSON-ready data."""
         return {"object": self.object, "entry_id": self.entry_id, "time": self.time,
                 "kind": self.kind, "data": self.data, "path": self.path}
 
     @classmethod
-    def from_dict(cls, data: dict) -> Item:
+    def from_dict(cls, data: dict[str, Any]) -> Item:
         """The inverse of :meth:`to_dict`."""
         return cls(**data)
 
@@ -140,7 +140,7 @@ def parse(body: bytes, max_depth: int = MAX_DEPTH) -> tuple[str, list[Item]]:
     return topic, items
 
 
-def _well_formed(document: dict) -> bool:
+def _well_formed(document: dict[str, Any]) -> bool:
     """True when ``document`` is an envelope in its usual form, which the schema would accept as it is.
 
     A shortcut for the hot path: anything unusual (an id given as a number, a time given as text,
@@ -213,12 +213,12 @@ def _usual_event(item: Item) -> ev.Event | None:
     return build(value, _common(topic, entry, data, value)) if value is not None else None
 
 
-def messaging_event(topic: str, entry: dict, item: dict, path: str = "") -> ev.MessagingEvent:
+def messaging_event(topic: str, entry: dict[str, Any], item: dict[str, Any], path: str = "") -> ev.MessagingEvent:
     """One ``messaging`` item as a typed event, through the schema."""
     return _messaging(topic, entry, item, _load(_MESSAGING, item, path))
 
 
-def _messaging(topic: str, entry: dict, item: dict, data: dict) -> ev.MessagingEvent:
+def _messaging(topic: str, entry: dict[str, Any], item: dict[str, Any], data: dict[str, Any]) -> ev.MessagingEvent:
     """The event for ``messaging`` ``item`` from ``data``, the item as loaded (or as it is, when usual)."""
     sender = data["sender"]
     common = {
@@ -255,7 +255,7 @@ def _float(number: float | None) -> float | None:
     return None if number is None else float(number)
 
 
-def change_event(topic: str, entry: dict, change: dict, path: str = "") -> ev.Change:
+def change_event(topic: str, entry: dict[str, Any], change: dict[str, Any], path: str = "") -> ev.Change:
     """One ``changes`` item as a typed event, through the schemas; unknown topics and fields become a plain
     ``Change``."""
     data = _load(_CHANGE, change, path)
@@ -270,7 +270,7 @@ def change_event(topic: str, entry: dict, change: dict, path: str = "") -> ev.Ch
     return build(loaded, _common(topic, entry, change, loaded))
 
 
-def _unknown_change(topic: str, entry: dict, change: dict) -> ev.Change:
+def _unknown_change(topic: str, entry: dict[str, Any], change: dict[str, Any]) -> ev.Change:
     """A change of a topic or field this version does not type, as a plain ``Change`` (logged once)."""
     name, value = change["field"], change["value"]
     _report_unknown(topic, name)
@@ -279,7 +279,7 @@ def _unknown_change(topic: str, entry: dict, change: dict) -> ev.Change:
                      verb=value.get("verb") if isinstance(value, dict) else None)
 
 
-def _common(topic: str, entry: dict, change: dict, loaded: dict) -> dict:
+def _common(topic: str, entry: dict[str, Any], change: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
     """The fields every typed change shares, from the change and its loaded value."""
     return {
         "object": topic,
@@ -293,7 +293,7 @@ def _common(topic: str, entry: dict, change: dict, loaded: dict) -> dict:
     }
 
 
-def _message(message: dict, common: dict) -> ev.Message:
+def _message(message: dict[str, Any], common: dict[str, Any]) -> ev.Message:
     attachments = [
         ev.Attachment(type=a["type"], url=(a.get("payload") or {}).get("url"), raw=a)
         for a in message.get("attachments") or ()
@@ -305,47 +305,47 @@ def _message(message: dict, common: dict) -> ev.Message:
                is_echo=bool(message.get("is_echo")), **common)
 
 
-def _sender(loaded: dict) -> str | None:
+def _sender(loaded: dict[str, Any]) -> str | None:
     return (loaded.get("sender") or {}).get("id")
 
 
-def _mention(v: dict, common: dict) -> ev.Mention:
+def _mention(v: dict[str, Any], common: dict[str, Any]) -> ev.Mention:
     return ev.Mention(item=v.get("item"), post_id=v.get("post_id"), comment_id=v.get("comment_id"),
                       text=v.get("message"), sender_id=_sender(v), message_tags=v.get("message_tags") or [],
                       permalink_url=v.get("permalink_url"), **common)
 
 
-def _post(v: dict, common: dict) -> ev.GroupPost:
+def _post(v: dict[str, Any], common: dict[str, Any]) -> ev.GroupPost:
     return ev.GroupPost(post_id=v.get("post_id"), text=v.get("message"), sender_id=_sender(v),
                         type=v.get("type"), target_type=v.get("target_type"), created_time=v.get("created_time"),
                         permalink_url=v.get("permalink_url"), attachments=v.get("attachments"), **common)
 
 
-def _comment(v: dict, common: dict) -> ev.GroupComment:
+def _comment(v: dict[str, Any], common: dict[str, Any]) -> ev.GroupComment:
     return ev.GroupComment(comment_id=v.get("comment_id"), post_id=v.get("post_id"), text=v.get("message"),
                            sender_id=_sender(v), created_time=v.get("created_time"), **common)
 
 
-def _membership(v: dict, common: dict) -> ev.Membership:
+def _membership(v: dict[str, Any], common: dict[str, Any]) -> ev.Membership:
     actor = (v.get("actor") or {}).get("id")
     return ev.Membership(member_id=(v.get("member") or {}).get("id"), actor_id=actor, sender_id=actor,
                          update_time=v.get("update_time"), **common)
 
 
-def _security(v: dict, common: dict) -> ev.SecurityEvent:
+def _security(v: dict[str, Any], common: dict[str, Any]) -> ev.SecurityEvent:
     return ev.SecurityEvent(event_name=v.get("event"), actor_id=v.get("actor_id"), target_id=v.get("target_id"),
                             sender_id=v.get("actor_id"), ip=v.get("ip"), **common)
 
 
-def _user(v: dict, common: dict) -> ev.UserChange:
+def _user(v: dict[str, Any], common: dict[str, Any]) -> ev.UserChange:
     return ev.UserChange(sender_id=common["entry_id"], **common)
 
 
-def _link(v: dict, common: dict) -> ev.LinkRequest:
+def _link(v: dict[str, Any], common: dict[str, Any]) -> ev.LinkRequest:
     return ev.LinkRequest(link=v.get("link"), sender_id=(v.get("user") or {}).get("id"), **common)
 
 
-_CHANGES: dict[tuple[str, str], tuple[Schema, Callable[[dict, dict], ev.Change]]] = {
+_CHANGES: dict[tuple[str, str], tuple[Schema, Callable[[dict[str, Any], dict[str, Any]], ev.Change]]] = {
     ("page", "mention"): (sc.MentionValue(), _mention),
     ("group", "posts"): (sc.PostValue(), _post),
     ("group", "comments"): (sc.CommentValue(), _comment),
@@ -367,9 +367,11 @@ MESSAGING_KINDS = frozenset({"reaction", "optin", "referral", "account_linking",
                              "game_play", "standby", "message_edit"})
 
 
-def _load(schema: Schema, data: object, path: str) -> dict:
+def _load(schema: Schema, data: object, path: str) -> dict[str, Any]:
     try:
-        return schema.load(data)
+        # A schema answers what is no mapping with a ValidationError, as for any other bad field.
+        loaded: dict[str, Any] = schema.load(cast("Mapping[str, Any]", data))
+        return loaded
     except ValidationError as exc:
         field, message = sc.error_path(exc.messages, path)
         raise WebhookError(400, f"{field or 'body'}: {message}", field or None) from None

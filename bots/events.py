@@ -20,7 +20,7 @@ class Event:
 
     object: str
     field: str
-    raw: dict
+    raw: dict[str, Any]
     entry_id: str | None = None
     time: float | None = None
     community_id: str | None = None
@@ -71,7 +71,7 @@ class Attachment:
 
     type: str
     url: str | None = None
-    raw: dict = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True, kw_only=True, eq=False)
@@ -120,7 +120,7 @@ class Read(MessagingEvent):
 class Change(Event):
     """An item of an entry's ``changes`` list; ``value`` is the change's value as delivered."""
 
-    value: dict = field(default_factory=dict)
+    value: dict[str, Any] = field(default_factory=dict)
     verb: str | None = None
 
 
@@ -131,7 +131,7 @@ class Mention(Change):
     item: str | None = None
     post_id: str | None = None
     comment_id: str | None = None
-    message_tags: list[dict] = field(default_factory=list)
+    message_tags: list[dict[str, Any]] = field(default_factory=list)
     permalink_url: str | None = None
     kinds: ClassVar[tuple[str, ...]] = ("mention", "any")
 
@@ -145,7 +145,7 @@ class GroupPost(Change):
     target_type: str | None = None
     created_time: Any = None
     permalink_url: str | None = None
-    attachments: dict | None = None
+    attachments: dict[str, Any] | None = None
 
 
 @dataclass(slots=True, kw_only=True, eq=False)

@@ -13,7 +13,8 @@ from typing import Any
 
 from .events import Event
 
-Predicate = Callable[[Event], Any]
+#: A test on an event: falsy for no; a truthy result (a ``re.Match``, say) is what matched.
+Predicate = Callable[[Event], object]
 
 
 class Matcher:
@@ -25,13 +26,13 @@ class Matcher:
         self.test = test
         self.label = label
 
-    def __call__(self, event: Event) -> Any:
+    def __call__(self, event: Event) -> object:
         return self.test(event)
 
     def __and__(self, other: Predicate) -> Matcher:
         other = as_matcher(other)
 
-        def both(event: Event) -> Any:
+        def both(event: Event) -> object:
             first = self.test(event)
             if not first:
                 return first
@@ -59,7 +60,7 @@ def as_matcher(spec: Predicate | Matcher) -> Matcher:
     return Matcher(spec, getattr(spec, "__name__", repr(spec)))
 
 
-def text(pattern: str | re.Pattern | Predicate | Matcher | None = None) -> Matcher:
+def text(pattern: str | re.Pattern[str] | Predicate | Matcher | None = None) -> Matcher:
     """Match a message's text: a regex (searched, so anchor it with ``^`` for a prefix), or a predicate."""
     if pattern is None:
         return Matcher(lambda event: True, "any")
@@ -69,7 +70,7 @@ def text(pattern: str | re.Pattern | Predicate | Matcher | None = None) -> Match
     return as_matcher(pattern)
 
 
-def payload(spec: str | re.Pattern | Predicate | Matcher | None = None) -> Matcher:
+def payload(spec: str | re.Pattern[str] | Predicate | Matcher | None = None) -> Matcher:
     """Match a postback or quick-reply payload: a string exactly, a compiled regex, or a predicate."""
     if spec is None:
         return Matcher(lambda event: True, "any")
@@ -99,7 +100,7 @@ def value_filters(filters: dict[str, Any]) -> Matcher:
     return Matcher(test, label or "any")
 
 
-def _value_test(expected: Any) -> Callable[[Any], Any]:
+def _value_test(expected: object) -> Callable[[object], object]:
     if isinstance(expected, re.Pattern):
         return lambda found: isinstance(found, str) and expected.fullmatch(found)
     if callable(expected):

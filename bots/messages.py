@@ -75,31 +75,33 @@ def _one_of(*choices: str) -> OneOf:
     return OneOf(choices, error="must be one of: {choices}")
 
 
-_ERRORS = {"required": "is required", "null": "must not be null", "invalid": "must be a string"}
+_ERRORS: dict[str, str | list[Any] | dict[Any, Any]] = {"required": "is required", "null": "must not be null",
+                                                        "invalid": "must be a string"}
 
 
 def _string(*checks: Callable[[str], None], required: bool = False) -> fields.String:
     return fields.String(required=required, validate=list(checks), error_messages=_ERRORS)
 
 
-class _Flag(fields.Field):
+class _Flag(fields.Field[bool]):
     """A JSON boolean, and nothing that merely looks like one (``1``, ``"true"``)."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> bool:
         if not isinstance(value, bool):
             raise ValidationError("must be true or false")
-        return value
+        flag: bool = value
+        return flag
 
 
-class _Many(fields.List):
+class _Many(fields.List[Any]):
     """A non-empty list of at most ``most`` items; when there are too many, the error names the first extra one."""
 
-    def __init__(self, inner: fields.Field, most: int, noun: str, **kwargs: Any) -> None:
+    def __init__(self, inner: fields.Field[Any], most: int, noun: str, **kwargs: Any) -> None:
         super().__init__(inner, error_messages=_ERRORS, **kwargs)
         self.most = most
         self.noun = noun
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> list[Any]:
         if not isinstance(value, (list, tuple)):
             raise ValidationError("must be a list")
         if not value:
@@ -109,7 +111,7 @@ class _Many(fields.List):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-class _ByKind(fields.Field):
+class _ByKind(fields.Field[dict[str, Any]]):
     """An object whose schema one of its own keys picks: an attachment's or button's ``type``,
     a template's ``template_type``."""
 
@@ -118,7 +120,8 @@ class _ByKind(fields.Field):
         self.key = key
         self.schemas = schemas
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
+                     **kwargs: Any) -> dict[str, Any]:
         if not isinstance(value, Mapping):
             raise ValidationError("must be an object")
         kind = value.get(self.key)
@@ -128,9 +131,10 @@ class _ByKind(fields.Field):
         if schema is None:
             raise ValidationError({self.key: [f"must be one of: {', '.join(self.schemas)}"]})
         try:
-            return schema.load(value)
+            loaded: dict[str, Any] = schema.load(value)
         except ValidationError as error:
             raise ValidationError(error.messages) from None
+        return loaded
 
 
 class _Strict(Schema):
@@ -142,7 +146,7 @@ class _Strict(Schema):
         unknown = RAISE
 
     @pre_load
-    def _known_keys_only(self, data, **kwargs):
+    def _known_keys_only(self, data: Any, **kwargs: Any) -> Any:
         if isinstance(data, Mapping):
             for key in data:
                 if key not in self.load_fields:
@@ -230,7 +234,7 @@ class MessageSchema(_Strict):
     attachment = _ByKind("type", ATTACHMENT_SCHEMAS)
 
     @validates_schema
-    def _text_or_attachment(self, data, **kwargs):
+    def _text_or_attachment(self, data: dict[str, Any], **kwargs: Any) -> None:
         if ("text" in data) == ("attachment" in data):
             raise ValidationError("needs exactly one of text or attachment")
 
@@ -258,7 +262,7 @@ class ProfileSchema(_Strict):
     persistent_menu = _Many(fields.Nested(MenuSchema), 100, "menus")
 
     @validates_schema
-    def _menu_needs_get_started(self, data, **kwargs):
+    def _menu_needs_get_started(self, data: dict[str, Any], **kwargs: Any) -> None:
         if "persistent_menu" in data and "get_started" not in data:
             raise ValidationError("a persistent menu needs a Get Started payload", "persistent_menu")
 
@@ -269,21 +273,23 @@ _QUICK_REPLY = QuickReplySchema()
 _ELEMENT = ElementSchema()
 
 
-def validate(message: dict) -> dict:
+def validate(message: dict[str, Any]) -> dict[str, Any]:
     """Check a ``message`` body against every rule; returns it, or raises :class:`MessageError` for the
     first broken one (a rule about the body as a whole names the field ``message``)."""
     return _load(_MESSAGE, message)
 
 
-def _load(schema: Schema, body: Any, part: str = "") -> dict:
+def _load(schema: Schema, body: Any, part: str = "") -> dict[str, Any]:
     try:
-        return schema.load(body)
+        loaded: dict[str, Any] = schema.load(body)
     except ValidationError as error:
         field, rule = error_path(error.messages, part)
         raise MessageError(field or part or "message", rule) from None
+    return loaded
 
 
-def profile(get_started: str | None = None, greeting: str | None = None, menu: Iterable[dict] = ()) -> dict:
+def profile(get_started: str | None = None, greeting: str | None = None,
+            menu: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
     """A checked ``messenger_profile`` body for the default locale; ``{}`` when nothing is declared.
 
     ``menu`` holds :func:`postback_button` and :func:`url_button` items.
@@ -299,7 +305,7 @@ def profile(get_started: str | None = None, greeting: str | None = None, menu: I
     return _load(_PROFILE, body) if body else {}
 
 
-def text(body: str, quick_replies: QuickReplies = None) -> dict:
+def text(body: str, quick_replies: QuickReplies = None) -> dict[str, Any]:
     """A text message; quick replies are ``(title, payload)`` pairs, dicts or :func:`quick_reply` results."""
     message: dict[str, Any] = {"text": body}
     if quick_replies:
@@ -307,19 +313,19 @@ def text(body: str, quick_replies: QuickReplies = None) -> dict:
     return validate(message)
 
 
-def quick_reply(title: str, payload: str, image_url: str | None = None) -> dict:
+def quick_reply(title: str, payload: str, image_url: str | None = None) -> dict[str, Any]:
     """One quick reply: a chip under a message that sends ``payload`` back when tapped."""
     return _load(_QUICK_REPLY, _quick_reply(title, payload, image_url), "quick_reply")
 
 
-def _quick_reply(title: str, payload: str, image_url: str | None = None) -> dict:
+def _quick_reply(title: str, payload: str, image_url: str | None = None) -> dict[str, Any]:
     body = {"content_type": "text", "title": title, "payload": payload}
     if image_url is not None:
         body["image_url"] = image_url
     return body
 
 
-def _as_quick_reply(item: Any, index: int) -> dict:
+def _as_quick_reply(item: Any, index: int) -> dict[str, Any]:
     """A quick reply given as a pair (or a triple with an image URL) or a dict, as a body still to check."""
     if isinstance(item, Mapping):
         return {"content_type": "text", **item}
@@ -328,7 +334,7 @@ def _as_quick_reply(item: Any, index: int) -> dict:
     raise MessageError(f"quick_replies[{index}]", "must be a (title, payload) pair or a dict")
 
 
-def attachment(type: str, url: str, reusable: bool = False) -> dict:
+def attachment(type: str, url: str, reusable: bool = False) -> dict[str, Any]:
     """An image, audio, video or file sent by URL; ``reusable`` asks Messenger to keep it for reuse."""
     if type not in MEDIA_TYPES:
         raise MessageError("attachment.type", f"must be one of: {', '.join(MEDIA_TYPES)}")
@@ -338,20 +344,20 @@ def attachment(type: str, url: str, reusable: bool = False) -> dict:
     return validate({"attachment": {"type": type, "payload": payload}})
 
 
-def button_template(text: str, buttons: Iterable[dict]) -> dict:
+def button_template(text: str, buttons: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Text with up to three buttons under it (from :func:`postback_button` and :func:`url_button`)."""
     payload = {"template_type": "button", "text": text, "buttons": list(buttons)}
     return validate({"attachment": {"type": "template", "payload": payload}})
 
 
-def generic_template(elements: Iterable[dict]) -> dict:
+def generic_template(elements: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """A carousel of up to ten cards, each made by :func:`element`."""
     payload = {"template_type": "generic", "elements": list(elements)}
     return validate({"attachment": {"type": "template", "payload": payload}})
 
 
 def element(title: str, subtitle: str | None = None, image_url: str | None = None,
-            default_action_url: str | None = None, buttons: Iterable[dict] | None = None) -> dict:
+            default_action_url: str | None = None, buttons: Iterable[dict[str, Any]] | None = None) -> dict[str, Any]:
     """One card of a generic template; ``default_action_url`` opens when the card itself is tapped."""
     body: dict[str, Any] = {"title": title}
     if subtitle is not None:
@@ -365,12 +371,12 @@ def element(title: str, subtitle: str | None = None, image_url: str | None = Non
     return _load(_ELEMENT, body, "element")
 
 
-def postback_button(title: str, payload: str) -> dict:
+def postback_button(title: str, payload: str) -> dict[str, Any]:
     """A button that sends ``payload`` back to the bot as a postback event."""
     return _load(BUTTON_SCHEMAS["postback"], {"type": "postback", "title": title, "payload": payload}, "button")
 
 
-def url_button(title: str, url: str) -> dict:
+def url_button(title: str, url: str) -> dict[str, Any]:
     """A button that opens ``url``."""
     return _load(BUTTON_SCHEMAS["web_url"], {"type": "web_url", "title": title, "url": url}, "button")
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
 from . import notices
-from .bot import Bot
+from .bot import Bot, Middleware, Next
+from .context import Context
 from .events import Event
 
 logger = logging.getLogger("bots")
@@ -37,14 +38,16 @@ class Outcome:
     error: BaseException | None = None
 
 
-def route(bot: Bot, event: Event, ctx: Any) -> Outcome:
+def route(bot: Bot, event: Event, ctx: Context) -> Outcome:
     """Find the first handler for ``event``, run it inside the middleware, and report what happened."""
     found = bot.match(event)
     if found is None:
         logger.warning(notices.UNMATCHED_EVENT, bot.name, event.describe(), bot.name, notices.decorator_hint(event))
         return Outcome(Status.UNMATCHED)
     listener, matched = found
-    ctx.match = matched if matched is not True else None
+    # What a matcher hands on is a regex match (text(), payload(re.compile(...))) or True; a predicate of
+    # the developer's own may return something else truthy, which reaches ctx.match as it always has.
+    ctx.match = cast("re.Match[str] | None", matched if matched is not True else None)
     try:
         chain(bot.middlewares, listener.handler)(event, ctx)
     except Exception as error:
@@ -53,7 +56,7 @@ def route(bot: Bot, event: Event, ctx: Any) -> Outcome:
     return Outcome(Status.HANDLED, listener.name)
 
 
-def chain(middlewares: list[Callable], handler: Callable[[Event, Any], Any]) -> Callable[[Event, Any], Any]:
+def chain(middlewares: list[Middleware], handler: Next) -> Next:
     """``handler`` wrapped in ``middlewares``, the first registered outermost."""
     call = handler
     for middleware in reversed(middlewares):
@@ -61,13 +64,13 @@ def chain(middlewares: list[Callable], handler: Callable[[Event, Any], Any]) -> 
     return call
 
 
-def _wrap(middleware: Callable, call_next: Callable[[Event, Any], Any]) -> Callable[[Event, Any], Any]:
-    def step(event: Event, ctx: Any) -> Any:
+def _wrap(middleware: Middleware, call_next: Next) -> Next:
+    def step(event: Event, ctx: Context) -> object:
         return middleware(event, ctx, call_next)
     return step
 
 
-def _on_error(bot: Bot, handler: str, error: Exception, event: Event, ctx: Any) -> None:
+def _on_error(bot: Bot, handler: str, error: Exception, event: Event, ctx: Context) -> None:
     rollback = getattr(ctx, "rollback", None)
     if rollback is not None:
         rollback()

@@ -6,19 +6,22 @@ optional and unknown keys pass through (``INCLUDE``), because Workplace adds fie
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 
-class Id(fields.Field):
+class Id(fields.Field[str]):
     """A Graph id: a string, or a whole number some senders use, loaded as a string."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise ValidationError("Not a valid id: expected a string.")
-        value = str(value)
-        if not value:
+        text = str(value)
+        if not text:
             raise ValidationError("Not a valid id: empty.")
-        return value
+        return text
 
 
 class _Lenient(Schema):
@@ -49,7 +52,7 @@ class Sender(Party):
     user_ref = fields.String(allow_none=True, validate=validate.Length(min=1))
 
     @validates_schema
-    def _one_of(self, data: dict, **kwargs) -> None:
+    def _one_of(self, data: dict[str, Any], **kwargs: Any) -> None:
         given = [key for key in self.ONE_OF if data.get(key) is not None]
         if not given:
             raise ValidationError("Missing data for required field.", "id")
@@ -187,7 +190,7 @@ class LinkCollectionValue(LinkPreviewValue):
     link = fields.String(allow_none=True)
 
 
-def error_path(messages: dict | list | str, prefix: str = "") -> tuple[str, str]:
+def error_path(messages: dict[Any, Any] | list[Any] | str, prefix: str = "") -> tuple[str, str]:
     """The first error of a marshmallow error tree as (``entry[0].messaging[1].sender``, message)."""
     while isinstance(messages, dict):
         key, messages = next(iter(messages.items()))

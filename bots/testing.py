@@ -15,9 +15,9 @@ import itertools
 import json
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
@@ -53,14 +53,15 @@ class GraphCall:
 class SentMessage:
     """A Send API message as the person would see it."""
 
-    recipient: dict
+    recipient: dict[str, Any]
     text: str | None
-    quick_replies: list[dict]
-    message: dict
+    quick_replies: list[dict[str, Any]]
+    message: dict[str, Any]
 
     @property
     def quick_reply_titles(self) -> list[str]:
-        return [item.get("title") for item in self.quick_replies]
+        # Quick replies are checked before they are sent, and a title is required of each.
+        return cast("list[str]", [item.get("title") for item in self.quick_replies])
 
 
 class GraphRecorder(BaseAdapter):
@@ -72,7 +73,7 @@ class GraphRecorder(BaseAdapter):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[GraphCall] = []
-        self._failures: list[tuple[int, dict]] = []
+        self._failures: list[tuple[int, dict[str, Any]]] = []
         self._ids = itertools.count(1)
 
     def session(self) -> requests.Session:
@@ -90,11 +91,15 @@ class GraphRecorder(BaseAdapter):
             error["error_subcode"] = subcode
         self._failures.extend([(status, {"error": error})] * times)
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             timeout: float | tuple[float | None, float | None] | None = None, verify: bool | str = True,
+             cert: str | tuple[str, str] | None = None, proxies: Mapping[str, str] | None = None) -> requests.Response:
+        # A prepared request has its method and URL as strings, and the JSON body of a Graph call.
+        assert request.method is not None and isinstance(request.url, str)
         parts = urlsplit(request.url)
-        body = json.loads(request.body) if request.body else None
+        body = json.loads(cast("str | bytes", request.body)) if request.body else None
         call = GraphCall(request.method, parts.path.lstrip("/"), dict(parse_qsl(parts.query)), body,
-                         dict(request.headers))
+                         cast("dict[str, str]", dict(request.headers)))
         self.calls.append(call)
         status, answer = self._failures.pop(0) if self._failures else (200, self._answer(call))
         response = requests.Response()
@@ -108,7 +113,7 @@ class GraphRecorder(BaseAdapter):
     def close(self) -> None:
         return None
 
-    def _answer(self, call: GraphCall) -> dict:
+    def _answer(self, call: GraphCall) -> dict[str, Any]:
         n = next(self._ids)
         if call.path.endswith("messages"):
             recipient = (call.body or {}).get("recipient", {})
@@ -126,7 +131,8 @@ class RecordingExecutor(InlineExecutor):
         self.outcomes: list[Outcome] = []
 
     def submit(self, jobs: Sequence[Job]) -> bool:
-        self.outcomes.extend(job() for _, job in jobs)
+        # The jobs a deployment submits are dispatcher runs, each answering its Outcome.
+        self.outcomes.extend(cast(Outcome, job()) for _, job in jobs)
         return True
 
 
@@ -199,8 +205,8 @@ class BotTester:
     def secret(self, bot: Bot | None = None) -> str:
         return self.env[f"{(bot or self.bot).name.upper()}_APP_SECRET"]
 
-    def post(self, body: dict | bytes | str, *, bot: Bot | str | None = None, topic: str | None = None,
-             algorithm: str | None = "sha256", secret: str | None = None, headers: dict | None = None
+    def post(self, body: dict[str, Any] | bytes | str, *, bot: Bot | str | None = None, topic: str | None = None,
+             algorithm: str | None = "sha256", secret: str | None = None, headers: dict[str, Any] | None = None
              ) -> TestResponse:
         """POST a delivery, signed with the bot's App Secret unless ``algorithm`` is None."""
         name = bot if isinstance(bot, str) else (bot or self.bot).name
@@ -228,12 +234,14 @@ class BotTester:
     @property
     def pending(self) -> int:
         """Events and outbox messages still waiting (a retry not yet due)."""
-        return self.deployment.inbox.pending
+        pending: int = self.deployment.inbox.pending
+        return pending
 
     @property
-    def dead_letters(self) -> list[dict]:
+    def dead_letters(self) -> list[dict[str, Any]]:
         """Events and messages parked after their last attempt."""
-        return self.deployment.inbox.dead_letters()
+        parked: list[dict[str, Any]] = self.deployment.inbox.dead_letters()
+        return parked
 
     def _record_outcomes(self) -> None:
         """Keep what became of each run the durable engine makes, as the in-memory inbox's executor does."""
@@ -241,7 +249,7 @@ class BotTester:
         run = dispatcher.run
 
         def recorded(bot_name: str, item: Item, **kwargs: Any) -> Outcome:
-            outcome = run(bot_name, item, **kwargs)
+            outcome: Outcome = run(bot_name, item, **kwargs)
             self.executor.outcomes.append(outcome)
             return outcome
         dispatcher.run = recorded
@@ -294,4 +302,5 @@ class BotTester:
 
     def dispatch(self, item: Item, bot: Bot | None = None) -> Outcome:
         """Run one item straight through the dispatcher, skipping the HTTP layer."""
-        return self.app.extensions["bots"].dispatcher.dispatch((bot or self.bot).name, item)
+        outcome: Outcome = self.app.extensions["bots"].dispatcher.dispatch((bot or self.bot).name, item)
+        return outcome

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeGuard
 
 from marshmallow import Schema
 
@@ -36,7 +37,7 @@ class Shape:
     one_of: tuple[str, ...] = ()
 
 
-def fits(data: object, shape: Shape) -> bool:
+def fits(data: object, shape: Shape) -> TypeGuard[dict[str, Any]]:
     """True when ``data`` is in the usual form of ``shape``, so its schema would accept it.
 
     A dict whose required fields are there, whose every other field is absent, None or passes its
@@ -57,7 +58,7 @@ def fits(data: object, shape: Shape) -> bool:
     return not any(name in data for name in shape.renamed.values())
 
 
-def load(data: object, shape: Shape) -> dict | None:
+def load(data: object, shape: Shape) -> dict[str, Any] | None:
     """``data`` as the schema of ``shape`` loads it when it is in its usual form, else None.
 
     The same dict unless the schema renames a field. Numbers stay as delivered: the typing code
@@ -91,7 +92,7 @@ def _token(value: object) -> bool:
 
 def _number(value: object) -> bool:
     """An int or float that ``fields.Float`` takes exactly: finite and below 2**53 either way."""
-    return type(value) in (int, float) and -2**53 < value < 2**53
+    return (type(value) is int or type(value) is float) and -2**53 < value < 2**53
 
 
 def _flag(value: object) -> bool:
