@@ -12,11 +12,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any
+from collections.abc import MutableMapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from gunicorn import glogging
 
 from . import logs
+
+if TYPE_CHECKING:
+    from gunicorn.config import Config
+    from gunicorn.http import Request
+    from gunicorn.http.wsgi import Response
 
 #: Request headers whose values never reach a log line, whatever ``access_log_format`` asks for.
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-hub-signature",
@@ -28,7 +35,7 @@ CLIENT_STATUSES = {501: (400, "Bad Request")}
 class Logger(glogging.Logger):
     """Gunicorn's logger, redacted and escaped; JSON lines when ``LOG_FORMAT=json``."""
 
-    def setup(self, cfg: Any) -> None:
+    def setup(self, cfg: Config) -> None:
         super().setup(cfg)
         self.json = log_format() == "json"
         if self.json:
@@ -39,10 +46,13 @@ class Logger(glogging.Logger):
             for handler in self.error_log.handlers:
                 handler.setFormatter(_EscapedFormatter(self.error_fmt, self.datefmt))
 
-    def atoms(self, resp: Any, req: Any, environ: dict, request_time: Any) -> dict:
+    # The stub types the atoms as a TypedDict of the fixed keys only; gunicorn also gives one per header and
+    # environment variable ("{name}i", "{name}o", "{name}e"), which this method leaves out or escapes.
+    def atoms(self, resp: Response, req: Request, environ: MutableMapping[str, Any],  # type: ignore[override]
+              request_time: timedelta) -> dict[str, Any]:
         """Gunicorn's atoms with the query redacted, secret headers and the raw environment left out, and every
         value escaped."""
-        atoms = super().atoms(resp, req, environ, request_time)
+        atoms: dict[str, Any] = dict(super().atoms(resp, req, environ, request_time))
         method, protocol = environ.get("REQUEST_METHOD", "-"), environ.get("SERVER_PROTOCOL", "-")
         atoms["r"] = f"{method} {logs.redact_uri(environ.get('RAW_URI', ''))} {protocol}"
         atoms["q"] = logs.redact_query(environ.get("QUERY_STRING", ""))
@@ -52,7 +62,7 @@ class Logger(glogging.Logger):
                 del atoms[key]
         return {key: logs.escape(value) if isinstance(value, str) else value for key, value in atoms.items()}
 
-    def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> None:
+    def access(self, resp: Response, req: Request, environ: MutableMapping[str, Any], request_time: timedelta) -> None:
         """The access line; in JSON, its parts as fields rather than the Apache-style text."""
         if not self.json:
             super().access(resp, req, environ, request_time)
