@@ -29,7 +29,7 @@ from .inbox import Inbox, MemoryInbox, SQLiteInbox, SQLiteJournal
 from .inbox.redis_journal import redis_client
 from .receiver import Receiver
 from .runtime import BotRuntime
-from .stats import CallStats, RedisCallStats
+from .stats import CallStats, RedisCallStats, Stats
 from .store import Store
 
 
@@ -41,7 +41,7 @@ class Deployment:
     runtimes: dict[str, BotRuntime]
     dispatcher: Dispatcher
     inbox: Inbox
-    stats: CallStats | RedisCallStats
+    stats: Stats
     previews: PreviewService
     receiver: Receiver = field(init=False)
     started: bool = False
@@ -78,7 +78,11 @@ def build(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor | N
     shared = redis_client(settings.redis_url) if settings.redis_url else None
     link_previews = previews.build(bots, settings, env, shared)
     store = None if settings.inbox == "celery" else Store(Path(settings.data_dir) / "bots.sqlite3")
-    stats = RedisCallStats(shared) if shared is not None else CallStats(store)
+    if shared is not None:
+        stats: Stats = RedisCallStats(shared)
+    else:
+        assert store is not None, "INBOX=celery needs REDIS_URL: server_settings refuses one without it"
+        stats = CallStats(store)
     runtimes = {bot.name: BotRuntime.build(bot, bot_settings(bot.name, env), settings, stats,
                                            session_factory() if session_factory else None)
                 for bot in bots}
@@ -95,6 +99,7 @@ def build_inbox(settings: ServerSettings, store: Store | None, dispatcher: Dispa
     if settings.inbox == "celery":
         from .inbox.celery import CeleryInbox
         return CeleryInbox.from_settings(settings, dispatcher, runtimes)
+    assert store is not None, "the SQLite inbox keeps its journal in the embedded store"
     journal = SQLiteJournal(store, settings.dedupe_ttl_seconds, settings.inbox_lease_seconds)
     return SQLiteInbox(journal, dispatcher, runtimes, handler_threads=settings.workers,
                        sender_threads=settings.outbox_threads, max_attempts=settings.inbox_max_attempts,

@@ -13,7 +13,7 @@ from .bot import Bot
 from .config import BotSettings, ServerSettings
 from .events import Event, Message
 from .graph import GraphClient, RetryPolicy
-from .stats import CallStats
+from .stats import Stats
 
 
 @dataclass
@@ -27,7 +27,7 @@ class BotRuntime:
     own_ids: set[str] = field(default_factory=set)
 
     @classmethod
-    def build(cls, bot: Bot, settings: BotSettings, server: ServerSettings, stats: CallStats,
+    def build(cls, bot: Bot, settings: BotSettings, server: ServerSettings, stats: Stats,
               session: requests.Session | None = None) -> BotRuntime:
         retry = RetryPolicy(attempts=server.graph_retry_attempts, base_delay=server.graph_retry_base_ms / 1000)
         client = GraphClient(server.graph_api_url, settings.access_token, settings.app_secret,

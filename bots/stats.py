@@ -10,10 +10,36 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Protocol, TypedDict
+
+import redis
 
 from .store import Store
 
 logger = logging.getLogger("bots")
+
+
+class DayCalls(TypedDict):
+    day: str
+    calls: int
+
+
+class Summary(TypedDict):
+    """One bot's figures: the last day it called Graph (None: never) and its calls on each of the last 7 days."""
+
+    bot: str
+    last_request_day: str | None
+    last_7_days: list[DayCalls]
+
+
+class Stats(Protocol):
+    """Where Graph API calls are counted: :class:`CallStats` (embedded store) or :class:`RedisCallStats`."""
+
+    def record(self, bot: str) -> None:
+        """Count one Graph API request by ``bot`` today; never raises into the call."""
+
+    def summary(self, bot: str) -> Summary:
+        """``bot``'s figures, oldest day first."""
 
 
 def utc_today() -> date:
@@ -33,7 +59,7 @@ class CallStats:
             db.execute("INSERT INTO call_stats (bot, day, calls) VALUES (?, ?, 1) "
                        "ON CONFLICT (bot, day) DO UPDATE SET calls = calls + 1", (bot, self.today().isoformat()))
 
-    def summary(self, bot: str) -> dict:
+    def summary(self, bot: str) -> Summary:
         """``{"bot", "last_request_day", "last_7_days": [{"day", "calls"}, ...]}``, oldest day first."""
         today = self.today()
         days = [(today - timedelta(days=n)).isoformat() for n in range(6, -1, -1)]
@@ -50,7 +76,7 @@ class RedisCallStats:
 
     KEEP_SECONDS = 8 * 86400
 
-    def __init__(self, client, prefix: str = "bots:", today: Callable[[], date] = utc_today) -> None:
+    def __init__(self, client: redis.Redis, prefix: str = "bots:", today: Callable[[], date] = utc_today) -> None:
         self.redis = client
         self.prefix = prefix
         self.today = today
@@ -67,12 +93,13 @@ class RedisCallStats:
         except Exception as error:
             logger.warning("%s: could not count a Graph call in Redis (%s)", bot, type(error).__name__)
 
-    def summary(self, bot: str) -> dict:
+    def summary(self, bot: str) -> Summary:
         """``{"bot", "last_request_day", "last_7_days": [{"day", "calls"}, ...]}``, oldest day first."""
         today = self.today()
         days = [(today - timedelta(days=n)).isoformat() for n in range(6, -1, -1)]
         *counts, last = self.redis.mget([self._day(bot, day) for day in days] + [f"{self.prefix}calls:last:{bot}"])
-        calls = [{"day": day, "calls": int(count or 0)} for day, count in zip(days, counts, strict=True)]
+        calls: list[DayCalls] = [{"day": day, "calls": int(count or 0)}
+                                 for day, count in zip(days, counts, strict=True)]
         return {"bot": bot, "last_request_day": last.decode() if isinstance(last, bytes) else last,
                 "last_7_days": calls}
 
