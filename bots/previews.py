@@ -9,6 +9,8 @@ from redis import Redis
 
 from linkpreview import NO_PREVIEW, ConflictError, PreviewService, Registry
 from linkpreview.cache import MemoryPreviewCache, PreviewCache, RedisPreviewCache
+from linkpreview.preview import Answer
+from linkpreview.service import Fetcher
 
 from . import metrics
 from .bot import Bot
@@ -40,7 +42,7 @@ def build(bots: Iterable[Bot], settings: ServerSettings, env: Mapping[str, str],
                           on_answer=metrics.preview)
 
 
-def answer(service: PreviewService, bot_name: str, item: Item) -> dict:
+def answer(service: PreviewService, bot_name: str, item: Item) -> Answer:
     """The response body for a ``link`` delivery: the preview or collection for its viewer."""
     event = load_event(item)
     if not isinstance(event, LinkRequest):
@@ -49,7 +51,7 @@ def answer(service: PreviewService, bot_name: str, item: Item) -> dict:
     return respond(bot_name, event.link, event.viewer_id, event.community_id, event)
 
 
-def _fetcher(registry: Registry, settings: ServerSettings, env: Mapping[str, str]):
+def _fetcher(registry: Registry, settings: ServerSettings, env: Mapping[str, str]) -> Fetcher | None:
     if not any(registration.fetch for registration in registry.registrations):
         return None
     from linkpreview.guard import FetchPolicy

@@ -21,7 +21,7 @@ from .runtime import BotRuntime
 logger = logging.getLogger("bots")
 
 Accept = Callable[[str, Sequence[Item], bytes], bool]
-AnswerLink = Callable[[str, Item], dict]
+AnswerLink = Callable[[str, Item], Mapping[str, object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,7 @@ class Reply:
     """What to answer: a status, a JSON body (or plain text for the handshake) and extra headers."""
 
     status: int
-    body: dict | str
+    body: Mapping[str, object] | str
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -59,7 +59,7 @@ class Receiver:
             return _refuse(bot_name, "a subscription handshake", error)
         return Reply(200, challenge)
 
-    def deliver(self, bot_name: str, topic: str | None, body: bytes, headers: Mapping[str, str],
+    def deliver(self, bot_name: str, topic: str | None, body: bytes, headers: signature.Headers,
                 remote: str | None = None) -> Reply:
         """Check a POSTed delivery and hand its items to ``accept``; every refusal is a JSON error."""
         try:

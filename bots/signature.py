@@ -10,7 +10,8 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from typing import Protocol
 
 from .errors import WebhookError
 
@@ -23,13 +24,19 @@ _FORMATS = {
 }
 
 
+class Headers(Protocol):
+    """What :func:`verify` reads of a request's headers: a ``Mapping[str, str]`` or Werkzeug's ``Headers``."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
 def sign(body: bytes, secret: str, algorithm: str = "sha256") -> str:
     """The header value Workplace sends for ``body``: ``sha256=<hex>`` or ``sha1=<hex>``."""
     digest = hmac.new(secret.encode(), body, getattr(hashlib, algorithm)).hexdigest()
     return f"{algorithm}={digest}"
 
 
-def verify(body: bytes, headers: Mapping[str, str], secrets: Iterable[str]) -> str:
+def verify(body: bytes, headers: Headers, secrets: Iterable[str]) -> str:
     """Check the delivery's signature against each secret; return the algorithm used or raise 403."""
     name, presented = SHA256_HEADER, headers.get(SHA256_HEADER)
     if presented is None:

@@ -6,8 +6,9 @@ API is off and answers 404, so a forgotten setting never leaves it open.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
+from ..deployment import Deployment
 from ..errors import WebhookError
 from ..signature import tokens_equal
 
@@ -23,7 +24,7 @@ def blueprint() -> Blueprint:
     return bp
 
 
-def _authorise():
+def _authorise() -> Response | None:
     expected = current_app.extensions["bots"].settings.admin_token
     if expected is None:
         return _error(WebhookError(404, "the admin API is off: set ADMIN_TOKEN to turn it on"))
@@ -36,29 +37,29 @@ def _authorise():
     return None
 
 
-def _all_stats():
-    deployment = current_app.extensions["bots"]
+def _all_stats() -> Response:
+    deployment: Deployment = current_app.extensions["bots"]
     return jsonify({"bots": [deployment.stats.summary(name) for name in deployment.runtimes]})
 
 
-def _bot_stats(bot: str):
-    deployment = current_app.extensions["bots"]
+def _bot_stats(bot: str) -> Response:
+    deployment: Deployment = current_app.extensions["bots"]
     if bot not in deployment.runtimes:
         return _error(WebhookError(404, f"no bot named {bot!r} is served here", "bot"))
     return jsonify(deployment.stats.summary(bot))
 
 
-def _dead_letters():
+def _dead_letters() -> Response:
     inbox = current_app.extensions["bots"].inbox
     letters = inbox.dead_letters()
     return jsonify({"dead_letters": letters, "count": len(letters), "pending": inbox.pending})
 
 
-def _replay_all():
+def _replay_all() -> Response:
     return jsonify({"replayed": current_app.extensions["bots"].inbox.replay(None)})
 
 
-def _replay_one(letter_id: str):
+def _replay_one(letter_id: str) -> Response:
     try:
         count = current_app.extensions["bots"].inbox.replay(letter_id)
     except (ValueError, LookupError) as error:
@@ -68,7 +69,7 @@ def _replay_one(letter_id: str):
     return jsonify({"replayed": count})
 
 
-def _error(error: WebhookError):
+def _error(error: WebhookError) -> Response:
     response = jsonify(error.to_dict())
     response.status_code = error.status
     return response

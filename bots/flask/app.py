@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 import requests
-from flask import Flask, current_app, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..bot import Bot
@@ -28,7 +28,7 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
     return app
 
 
-def _index():
+def _index() -> Response:
     deployment: Deployment = current_app.extensions["bots"]
     base = request.host_url.rstrip("/")
     return jsonify({"bots": [

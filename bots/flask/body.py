@@ -9,20 +9,33 @@ route, whatever the server.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from werkzeug.exceptions import BadRequest
 
-WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+T = TypeVar("T")
+
+
+class Stream(Protocol):
+    """What a WSGI server gives as ``wsgi.input`` (PEP 3333)."""
+
+    def read(self, size: int | None = ..., /) -> bytes: ...
+
+    def readline(self, size: int | None = ..., /) -> bytes: ...
+
+    def readlines(self, hint: int | None = ..., /) -> list[bytes]: ...
 
 
 class BodyErrors:
     """Wraps ``wsgi.input`` of each request in a :class:`GuardedInput`."""
 
-    def __init__(self, wsgi_app: WSGIApp) -> None:
+    def __init__(self, wsgi_app: WSGIApplication) -> None:
         self.wsgi_app = wsgi_app
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         stream = environ.get("wsgi.input")
         if stream is not None:
             environ["wsgi.input"] = GuardedInput(stream)
@@ -32,7 +45,7 @@ class BodyErrors:
 class GuardedInput:
     """A request stream whose read errors, other than a disconnect (``OSError``), are a :class:`BadRequest`."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Stream) -> None:
         self._stream = stream
 
     def read(self, size: int | None = -1) -> bytes:
@@ -48,7 +61,7 @@ class GuardedInput:
         return iter(self.readline, b"")
 
     @staticmethod
-    def _guard(read: Callable[[Any], Any], size: Any) -> Any:
+    def _guard(read: Callable[[int | None], T], size: int | None) -> T:
         try:
             return read(size)
         except (OSError, BadRequest):

@@ -6,6 +6,7 @@ import json
 import signal
 import threading
 import time
+from typing import Any
 
 import click
 import requests
@@ -179,14 +180,15 @@ def simulate(bot: str, text: str, postback: bool, quick_reply: bool, sender: str
         click.echo(f"{bot}: {message.get('text') or call['body']} {buttons}".rstrip())
 
 
-def _emulator_calls(url: str) -> list | None:
+def _emulator_calls(url: str) -> list[dict[str, Any]] | None:
     try:
-        return requests.get(url, timeout=2).json()["calls"]
+        calls = requests.get(url, timeout=2).json()["calls"]
+        return calls if isinstance(calls, list) else None
     except (requests.RequestException, ValueError, KeyError, TypeError):
         return None
 
 
-def _new_calls(url: str, seen: int, bot: str, wait: float = 3.0) -> list:
+def _new_calls(url: str, seen: int, bot: str, wait: float = 3.0) -> list[dict[str, Any]]:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         calls = [c for c in (_emulator_calls(url) or [])[seen:] if c["integration"] == bot]

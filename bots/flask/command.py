@@ -15,7 +15,8 @@ from typing import Any
 
 import click
 from flask import Flask
-from flask.cli import NoAppException, ScriptInfo, get_load_dotenv, load_dotenv
+from flask.cli import NoAppException, ScriptInfo, load_dotenv
+from flask.helpers import get_load_dotenv
 
 from .. import __version__
 from .cli import bots_cli

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Request, Response, current_app, request
 
 from .. import metrics
 from ..receiver import Receiver, Reply
@@ -27,7 +27,9 @@ def blueprint(url_prefix: str = "/webhooks") -> Blueprint:
 
 def _webhook(bot: str, topic: str | None) -> Response:
     receiver: Receiver = current_app.extensions["bots"].receiver
-    incoming = request._get_current_object()  # one proxy lookup instead of one per attribute
+    # One proxy lookup instead of one per attribute. Flask types ``request`` as the Request it stands for, so the
+    # proxy's own method is unknown to mypy.
+    incoming: Request = request._get_current_object()  # type: ignore[attr-defined]
     if incoming.method == "GET":
         return _response(receiver.handshake(bot, topic, incoming.args))
     incoming.max_content_length = receiver.max_body_bytes  # WEBHOOK_MAX_BYTES here, whatever the app allows elsewhere
