@@ -10,7 +10,7 @@ Three implementations behind one protocol:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..envelope import Item
 from .journal import Journal
@@ -40,7 +40,7 @@ class Inbox(Protocol):
     def status(self) -> InboxStatus:
         """Backlog, how long due work has waited and this process's threads, for health checks and metrics."""
 
-    def dead_letters(self) -> list[dict]:
+    def dead_letters(self) -> list[dict[str, Any]]:
         """Events and messages parked after their last attempt, oldest first."""
 
     def replay(self, letter_id: str | None = None) -> int:

@@ -21,9 +21,13 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..envelope import Item
 
 HEADER = struct.Struct(">IId")
 SEGMENT_BYTES = 16 * 1024 * 1024
@@ -64,7 +68,7 @@ class Arrivals:
         self._size = 0
         self._fd_name = ""
         #: Items of this process's records not yet read back, by (log name, offset where the record ends).
-        self.parsed: dict[tuple[str, int], object] = {}
+        self.parsed: dict[tuple[str, int], Sequence[Item]] = {}
         self._listed: list[Path] = []
         self._listed_at = -LIST_EVERY
 
@@ -73,7 +77,8 @@ class Arrivals:
         """The file this process appends to now."""
         return self.folder / f"{socket.gethostname()}-{os.getpid()}-{RUN}-{self._segment:06d}.log"
 
-    def append(self, bot: str, body: bytes, received_at: float | None = None, parsed: object = None) -> None:
+    def append(self, bot: str, body: bytes, received_at: float | None = None,
+               parsed: Sequence[Item] | None = None) -> None:
         """Write one delivery: in the kernel, safe from a crash of this process, when this returns. ``parsed``
         (its items) is kept in memory by where the record ends, so a worker of this process need not parse it again."""
         payload = bot.encode() + b"\n" + body

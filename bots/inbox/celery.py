@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from typing import Any, Protocol, TypeVar
 
 import redis
 from celery import Celery, Task, bootsteps
@@ -29,7 +30,7 @@ from .. import metrics, notices
 from ..config import ServerSettings
 from ..dispatch import Dispatcher
 from ..envelope import Item
-from ..errors import WebhookError
+from ..errors import ConfigError, WebhookError
 from ..runtime import BotRuntime
 from .heartbeat import Heartbeat
 from .journal import Taken, TakenMessage, owner_name
@@ -40,6 +41,16 @@ from .sqlite import BatchSize
 from .status import InboxStatus, waited
 
 logger = logging.getLogger("bots")
+
+#: An event or an outbox message a batch works on.
+Job = TypeVar("Job", Taken, TakenMessage)
+
+
+class Take(Protocol[Job]):
+    """:meth:`RedisJournal.take` or :meth:`RedisJournal.take_messages`."""
+
+    def __call__(self, owner: str, limit: int = 1, *, token: str = "", leaving: bool = False) -> list[Job]: ...
+
 
 TASKS = {"event": "bots.handle", "message": "bots.send"}
 LINGER = 0.05  # seconds a task goes on looking for work once it finds none, so a stream needs no new tasks
@@ -90,9 +101,12 @@ class CeleryInbox:
     @classmethod
     def from_settings(cls, settings: ServerSettings, dispatcher: Dispatcher,
                       runtimes: Mapping[str, BotRuntime]) -> CeleryInbox:
-        journal = RedisJournal(redis_client(settings.redis_url), dedupe_ttl=settings.dedupe_ttl_seconds,
+        url = settings.redis_url
+        if url is None:  # server_settings refuses INBOX=celery without it
+            raise ConfigError("INBOX", "is 'celery', which needs REDIS_URL (redis://host:6379/0)")
+        journal = RedisJournal(redis_client(url), dedupe_ttl=settings.dedupe_ttl_seconds,
                                lease_seconds=settings.inbox_lease_seconds)
-        return cls(journal, celery_app(settings.redis_url), dispatcher, runtimes,
+        return cls(journal, celery_app(url), dispatcher, runtimes,
                    max_attempts=settings.inbox_max_attempts, send_attempts=settings.outbox_max_attempts,
                    retry_base=settings.inbox_retry_base_ms / 1000, strict=settings.inbox_order == "strict",
                    sweep_every=min(5.0, max(0.5, settings.inbox_lease_seconds / 5)),
@@ -135,7 +149,7 @@ class CeleryInbox:
         """The backlog and how long due work has waited in Redis; the threads are the Celery workers', not ours."""
         return InboxStatus(self.pending, waited(self.journal.waiting_since(), self.journal.now()))
 
-    def dead_letters(self) -> list[dict]:
+    def dead_letters(self) -> list[dict[str, Any]]:
         """Parked events and messages, oldest first."""
         return self.journal.dead_letters()
 
@@ -162,9 +176,14 @@ class CeleryInbox:
     def _drain(self, kind: str, token: str, hand_over: bool = True) -> None:
         """Work batches of ``kind`` until none is left (and ``LINGER`` seconds more), or ``RUN_FOR`` is up, when
         a fresh task takes over (``hand_over``)."""
+        if kind == "event":
+            self._drain_with(self.journal.take, self.runner.handle, kind, token, hand_over)
+        else:
+            self._drain_with(self.journal.take_messages, self._deliver, kind, token, hand_over)
+
+    def _drain_with(self, take: Take[Job], work: Callable[[Sequence[Job]], None], kind: str, token: str,
+                    hand_over: bool) -> None:
         owner = owner_name()
-        take = self.journal.take if kind == "event" else self.journal.take_messages
-        work = self.runner.handle if kind == "event" else self._deliver
         batch = self.batches[kind]
         started = time.monotonic()
         idle_since: float | None = None
@@ -186,7 +205,7 @@ class CeleryInbox:
         if hand_over:
             self.wake(kind)
 
-    def _work(self, jobs: Sequence[Taken | TakenMessage], work: Callable[[Sequence], None], batch: BatchSize) -> None:
+    def _work(self, jobs: Sequence[Job], work: Callable[[Sequence[Job]], None], batch: BatchSize) -> None:
         """Run one batch with its lanes' locks kept alive, and learn how long a job takes."""
         started = time.perf_counter()
         with self.heartbeat.keep(partial(self.journal.renew, jobs)):
@@ -255,14 +274,14 @@ class Sweeper:
 def _sweeper_step(sweeper: Sweeper) -> type[bootsteps.StartStopStep]:
     """A worker bootstep that runs ``sweeper`` once the pool is up, so no child process inherits its thread."""
 
-    class SweeperStep(bootsteps.StartStopStep):
+    class SweeperStep(bootsteps.StartStopStep):  # type: ignore[misc]  # celery ships no types
         requires = ("celery.worker.components:Pool",)
         label = "bots sweeper"
 
-        def start(self, worker) -> None:
+        def start(self, worker: object) -> None:
             sweeper.start()
 
-        def stop(self, worker) -> None:
+        def stop(self, worker: object) -> None:
             sweeper.stop(2.0)
 
     return SweeperStep

@@ -19,7 +19,7 @@ import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..envelope import Item
 from ..outbox import Effect
@@ -56,7 +56,7 @@ class TakenMessage:
     attempts: int
     owner: str
     done: int = 0
-    results: tuple[dict | None, ...] = ()
+    results: tuple[dict[str, Any] | None, ...] = ()
     lane: str = ""
 
 
@@ -74,7 +74,7 @@ class Progress:
     """How far a sender got through a message's effects, and what Graph answered each."""
 
     done: int
-    results: list[dict | None] = field(default_factory=list)
+    results: list[dict[str, Any] | None] = field(default_factory=list)
 
 
 class Journal(Protocol):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 from ..dispatch import Dispatcher
 from ..envelope import Item
@@ -46,7 +47,7 @@ class MemoryInbox:
             return InboxStatus(self.pending)
         return InboxStatus(self.pending, self.executor.waited(), {"handler": self.executor.running()})
 
-    def dead_letters(self) -> list[dict]:
+    def dead_letters(self) -> list[dict[str, Any]]:
         return []
 
     def replay(self, letter_id: str | None = None) -> int:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
+from typing import Any, overload
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -57,7 +58,6 @@ BUSY = 0.05
 MAX_KEPT_STATES = 10_000
 
 Wake = Callable[[str, str, float], None]
-_UNKNOWN = object()
 
 _PRELUDE = """
 local t = redis.call('TIME')
@@ -379,7 +379,7 @@ class RedisJournal:
         self.lease_seconds = lease_seconds
         self.lease_ms = int(lease_seconds * 1000)
         self.wake = wake or _no_wake
-        self._states: dict[str, str | None] = {}
+        self._states: dict[int | str, str | None] = {}
         self._idle: list[redis.connection.AbstractConnection] = []
         self._pid = os.getpid()
         self._scripts = {name: client.register_script(_PRELUDE + body) for name, body in _SCRIPTS.items()}
@@ -418,8 +418,14 @@ class RedisJournal:
     def load_states(self, jobs: Sequence[Taken]) -> list[State]:
         """The state of each job's conversation: as :meth:`take` read it with the job (nothing can change it while
         the job's lane is held), else read in one round trip."""
-        raw = [self._states.pop(job.id, _UNKNOWN) for job in jobs]
-        missing = [n for n, value in enumerate(raw) if value is _UNKNOWN]
+        raw: list[str | None] = []
+        missing: list[int] = []
+        for n, job in enumerate(jobs):
+            if job.id in self._states:
+                raw.append(self._states.pop(job.id))
+            else:
+                raw.append(None)
+                missing.append(n)
         if missing:
             found = self.redis.mget([self._key(f"state:{jobs[n].bot}:{jobs[n].conversation}") for n in missing])
             for n, value in zip(missing, found, strict=True):
@@ -472,7 +478,7 @@ class RedisJournal:
             return True
         args = [self.prefix, _kind(jobs[0]), self.lease_ms, *(v for job in jobs for v in (job.id, job.owner,
                                                                                             job.lane))]
-        return self._run("renew", args) == len(jobs)
+        return bool(self._run("renew", args) == len(jobs))
 
     def sweep(self, kind: str, batch: int = 200) -> None:
         """Make every lane with a due head that nobody holds ready again (a worker died, a wake-up was lost),
@@ -492,9 +498,10 @@ class RedisJournal:
         """A wake-up could not be enqueued: do not count it as queued."""
         self.redis.zrem(self._key(f"workers:{kind}"), f"w:{token}")
 
-    def dead_letters(self, limit: int = 10_000) -> list[dict]:
+    def dead_letters(self, limit: int = 10_000) -> list[dict[str, Any]]:
         """Parked events and messages, oldest first, with their error; no message content."""
-        letters = [_text(letter) for letter in self.redis.zrange(self._key("dead"), 0, limit - 1)]
+        letters = [_text(letter) for letter in self.redis.zrange(self._key("dead"), 0, limit - 1)
+                   if isinstance(letter, (bytes, str))]  # without scores, every member is one
         pipe = self.redis.pipeline(transaction=False)
         for letter in letters:
             pipe.hmget(self._key(letter), "bot", "conversation", "body", "attempts", "error", "failed_at")
@@ -536,29 +543,32 @@ class RedisJournal:
 
     def _take(self, kind: str, owner: str, limit: int, token: str, leaving: bool) -> list[list[str]]:
         """Run the take script; the rows it claimed, as text, after waking one more worker if it asked to."""
+        rows: list[list[str]]
         woken, rows = self._run("take", [self.prefix, kind, owner, self.lease_ms, limit, token, _token(),
                                          "1" if leaving else "0", LOOKING, BUSY])
         self._woken(kind, woken)
         return rows
 
-    def _run(self, script: str, args: list) -> object:
+    def _run(self, script: str, args: Sequence[str | int | float]) -> Any:
         """Call one of the scripts: ``EVALSHA`` straight on a connection of this journal's own, which skips the
         client's per-command layers (pool checks, retry, telemetry: a request pays this call once per delivery);
         when the connection is lost or Redis has forgotten the script, through the client, with its retry and
-        reload."""
+        reload. What it returns is the script's reply, as text: a number, a string or a list of them, as the script
+        shapes it."""
         connection = self._checkout()
         try:
-            connection.send_command("EVALSHA", self._scripts[script].sha, 0, *args)
+            # redis-py leaves send_command and disconnect unannotated.
+            connection.send_command("EVALSHA", self._scripts[script].sha, 0, *args)  # type: ignore[no-untyped-call]
             return connection.read_response()
         except redis.exceptions.NoScriptError:
             return _decoded(self._scripts[script](keys=[], args=args))
         except (redis.ConnectionError, redis.TimeoutError):
-            connection.disconnect()
+            connection.disconnect()  # type: ignore[no-untyped-call]
             return _decoded(self._scripts[script](keys=[], args=args))
         except redis.ResponseError:
             raise
         except BaseException:
-            connection.disconnect()  # a reply may be left unread on it
+            connection.disconnect()  # type: ignore[no-untyped-call]  # a reply may be left unread on it
             raise
         finally:
             self._idle.append(connection)
@@ -572,7 +582,9 @@ class RedisJournal:
             return self._idle.pop()
         except IndexError:
             pool = self.redis.connection_pool
-            return pool.connection_class(**{**pool.connection_kwargs, "decode_responses": True})
+            connection: redis.connection.AbstractConnection = pool.connection_class(
+                **{**pool.connection_kwargs, "decode_responses": True})
+            return connection
 
     def _woken(self, kind: str, token: bytes | str) -> None:
         """A script registered wake-up ``token``: hand it to the hook."""
@@ -594,6 +606,14 @@ def _kind(job: Taken | TakenMessage) -> str:
     return "message" if isinstance(job, TakenMessage) else "event"
 
 
+@overload
+def _text(value: bytes | str) -> str: ...
+
+
+@overload
+def _text(value: bytes | str | None) -> str | None: ...
+
+
 def _text(value: bytes | str | None) -> str | None:
     """A reply's value as text (stored strings are always UTF-8: see :func:`~bots.inbox.journal.storable`)."""
     return value.decode() if isinstance(value, bytes) else value
@@ -603,12 +623,12 @@ def _decoded(reply: object) -> object:
     """A script's reply with its bytes as text, nested lists too (what the decoding connection gives)."""
     if isinstance(reply, list):
         return [_decoded(value) for value in reply]
-    return _text(reply)
+    return reply.decode() if isinstance(reply, bytes) else reply
 
 
 
 
-def _letter(letter: str, values: list) -> dict:
+def _letter(letter: str, values: list[str | None]) -> dict[str, Any]:
     """A dead letter as the CLI and the admin API list it: what it was, never its content."""
     bot, conversation, body, attempts, error, failed_at = values
     kind, _, _ = letter.partition(":")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import GraphError
 from ..outbox import Effect
@@ -18,7 +19,7 @@ from .journal import reason
 
 def backoff(attempt: int, base: float, cap: float = 300.0) -> float:
     """Seconds before try ``attempt + 1``: exponential from ``base``, capped, with jitter."""
-    delay = min(cap, base * 2 ** (attempt - 1))
+    delay: float = min(cap, base * 2 ** (attempt - 1))
     return delay * random.uniform(0.5, 1.0)
 
 
@@ -40,7 +41,8 @@ class RetryPolicy:
         """The verdict on a handler run that raised (or whose result could not be saved)."""
         return Failure(reason(error), backoff(attempts, self.base) if attempts < self.max_attempts else None)
 
-    def send(self, runtime: BotRuntime, effect: Effect, key: str, attempts: int) -> tuple[Failure | None, dict]:
+    def send(self, runtime: BotRuntime, effect: Effect, key: str,
+             attempts: int) -> tuple[Failure | None, dict[str, Any]]:
         """Send one effect with its idempotency key: no failure and Graph's answer, or why it failed."""
         try:
             answer = runtime.client.request(effect.method, effect.path, json=effect.body, idempotency_key=key)

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from functools import partial
+from typing import Any
 
 from .. import notices
 from ..dispatch import Dispatcher
@@ -99,7 +100,7 @@ class SQLiteInbox:
         return InboxStatus(self.pending, waited(self.journal.waiting_since(), self.journal.clock()),
                            {"handler": self.handlers.running(), "sender": self.senders.running()})
 
-    def dead_letters(self) -> list[dict]:
+    def dead_letters(self) -> list[dict[str, Any]]:
         return self.journal.dead_letters()
 
     def replay(self, letter_id: str | None = None) -> int:

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from .. import metrics
 from ..envelope import Item, parse
@@ -95,6 +96,10 @@ CREATE TABLE IF NOT EXISTS state (
 
 #: Bytes read from a log to learn when its oldest unread record arrived (a longer record is read whole).
 STATUS_READ_BYTES = 4096
+
+#: An item on its way from a log into the events table: its bot, the item, when it arrived, the body it came in
+#: and its place there.
+Entry = tuple[str, Item, float, bytes, int]
 
 #: Due events that may run now: nothing earlier of their conversation waits in line, nothing of it runs.
 _TAKE_EVENTS = """
@@ -257,7 +262,7 @@ class SQLiteJournal:
                        "failed_at = ? WHERE id = ? AND lease_owner = ?",
                        (storable(error), self.clock(), job.id, job.owner))
 
-    def dead_letters(self) -> list[dict]:
+    def dead_letters(self) -> list[dict[str, Any]]:
         """Every parked event and message, oldest first, with its error; no message content."""
         db = self.store.connection()
         letters = [_event_letter(row) for row in db.execute(
@@ -334,7 +339,7 @@ class SQLiteJournal:
         """Move up to ``limit`` records of each process's log into the events table in the order they arrived
         (across logs too), skipping redeliveries, and commit how far each log was read with them; returns
         how many events are new."""
-        items: list[tuple[str, Item, float, bytes, int]] = []
+        items: list[Entry] = []
         for path, offset in self._logs_to_read(db):
             for record in logs.read(path, offset, limit):
                 if isinstance(record, Torn):
@@ -347,7 +352,7 @@ class SQLiteJournal:
         items.sort(key=lambda entry: entry[2])
         return self._insert(db, items)
 
-    def _insert(self, db: sqlite3.Connection, items: list[tuple[str, Item, float, bytes, int]]) -> int:
+    def _insert(self, db: sqlite3.Connection, items: list[Entry]) -> int:
         """The items as events, each unless its dedupe digest is there already, in a few statements."""
         added = 0
         for start in range(0, len(items), 400):
@@ -366,6 +371,7 @@ class SQLiteJournal:
                               f"VALUES {values}", [v for bot, item, received, body, part in fresh for v in (
                                   bot, storable(f"{bot}:{conversation_of(item)}"),  # a conversation is per bot
                                   body, part, received, received)]).lastrowid
+            assert last is not None, "an INSERT sets lastrowid"
             first = last - len(fresh) + 1
             self._fresh.update((first + n, entry[1]) for n, entry in enumerate(fresh))
             added += len(fresh)
@@ -382,7 +388,7 @@ class SQLiteJournal:
             return None
 
     def _items(self, db: sqlite3.Connection, path: Path, record: Record, now: float
-               ) -> list[tuple[str, Item, float, bytes, int]]:
+               ) -> list[Entry]:
         """The items of one accepted delivery (as its request parsed them, when that was this process); one that
         cannot be read is parked as a dead letter instead, so it never stops the log."""
         try:
@@ -455,7 +461,7 @@ def _size(path: Path) -> int:
 
 
 
-def _count_repeats(chunk: list[tuple[bytes, tuple]], fresh: list[tuple]) -> None:
+def _count_repeats(chunk: list[tuple[bytes, Entry]], fresh: list[Entry]) -> None:
     """Count the redeliveries a promotion dropped as the metrics' ``duplicate`` events, each of its bot and kind."""
     kept = {id(entry) for entry in fresh}
     for _, entry in chunk:
@@ -463,7 +469,7 @@ def _count_repeats(chunk: list[tuple[bytes, tuple]], fresh: list[tuple]) -> None
             metrics.event(entry[0], metrics.kind_of(entry[1]), "duplicate")
 
 
-def _first_of_each(chunk: list[tuple[bytes, tuple]], new: set[bytes]) -> list[tuple]:
+def _first_of_each(chunk: list[tuple[bytes, Entry]], new: set[bytes]) -> list[Entry]:
     """The entries whose digest was new, each digest once: a delivery may repeat an item within one promotion."""
     fresh = []
     for key, entry in chunk:
@@ -473,7 +479,7 @@ def _first_of_each(chunk: list[tuple[bytes, tuple]], new: set[bytes]) -> list[tu
     return fresh
 
 
-def _one_per_conversation(rows: list[tuple], column: int) -> list[tuple]:
+def _one_per_conversation(rows: list[tuple[Any, ...]], column: int) -> list[tuple[Any, ...]]:
     """The first row of each conversation: two stepped-out events of one conversation never run at once."""
     seen: set[str] = set()
     kept = []
@@ -522,7 +528,7 @@ def _is_gone(owner: str, host: str) -> bool:
     return False
 
 
-def _event_letter(row: tuple) -> dict:
+def _event_letter(row: tuple[Any, ...]) -> dict[str, Any]:
     id, bot, conversation, body, part, attempts, error, failed_at = row
     try:
         item = parse(body)[1][part]
@@ -533,7 +539,7 @@ def _event_letter(row: tuple) -> dict:
             "attempts": attempts, "error": error, "failed_at": failed_at}
 
 
-def _message_letter(row: tuple) -> dict:
+def _message_letter(row: tuple[Any, ...]) -> dict[str, Any]:
     id, bot, conversation, effects, attempts, error, failed_at = row
     try:
         what = ", ".join(Effect.from_dict(effect).describe() for effect in json.loads(effects))

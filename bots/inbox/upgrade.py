@@ -14,6 +14,7 @@ import json
 import logging
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from ..store import begin
 from .journal import digest
@@ -21,7 +22,7 @@ from .journal import digest
 logger = logging.getLogger("bots")
 
 
-def body_of(item: dict) -> bytes:
+def body_of(item: dict[str, Any]) -> bytes:
     """A delivery body holding just ``item`` (the old journal's stored form), as Workplace would send it."""
     entry = {"id": item.get("entry_id"), "time": item.get("time"), item["kind"]: [item["data"]]}
     return json.dumps({"object": item["object"], "entry": [entry]}, separators=(",", ":")).encode()
