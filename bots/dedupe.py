@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -20,7 +21,8 @@ class DedupeStore(Protocol):
 class MemoryDedupe:
     """Keys in insertion order with their expiry; the oldest are dropped past ``max_keys``."""
 
-    def __init__(self, ttl_seconds: float = 36 * 3600, max_keys: int = 200_000, clock=time.monotonic) -> None:
+    def __init__(self, ttl_seconds: float = 36 * 3600, max_keys: int = 200_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl_seconds
         self.max_keys = max_keys
         self._clock = clock

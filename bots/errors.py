@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable and says what to do."""
@@ -20,9 +22,9 @@ class WebhookError(Exception):
         self.message = message
         self.field = field
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON error body every refusal answers with."""
-        error: dict = {"message": self.message}
+        error: dict[str, Any] = {"message": self.message}
         if self.field is not None:
             error["field"] = self.field
         return {"error": error}

@@ -19,6 +19,8 @@ from typing import Protocol
 logger = logging.getLogger("bots")
 
 Job = tuple[str, Callable[[], object]]
+#: What a worker thread's queue holds: when the job was submitted and the job; None tells the thread to stop.
+Queued = tuple[float, Callable[[], object]] | None
 
 
 class Executor(Protocol):
@@ -46,7 +48,7 @@ class ThreadPoolExecutor:
 
     def __init__(self, workers: int = 8, limit: int = 10_000) -> None:
         self.limit = limit
-        self._queues: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(workers)]
+        self._queues: list[queue.SimpleQueue[Queued]] = [queue.SimpleQueue() for _ in range(workers)]
         self._pending = 0
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -100,7 +102,7 @@ class ThreadPoolExecutor:
         for q in self._queues:
             q.put(None)
 
-    def _work(self, index: int, jobs: queue.SimpleQueue) -> None:
+    def _work(self, index: int, jobs: queue.SimpleQueue[Queued]) -> None:
         while (entry := jobs.get()) is not None:
             self._running[index], job = entry
             try:

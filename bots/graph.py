@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import requests
@@ -39,6 +39,18 @@ CONNECT_TIMEOUT = 3.05
 #: proxy that honours it) answers a repeat with the first answer instead of acting twice.
 IDEMPOTENCY_HEADER = "X-Idempotency-Key"
 USAGE_HEADERS = ("X-App-Usage", "X-Business-Use-Case-Usage", "X-Ad-Account-Usage")
+
+
+class GraphTransport(Protocol):
+    """What a bot's Graph calls go through: :class:`GraphClient`, or a stand-in that answers as Graph does."""
+
+    def request(self, method: str, path: str, *, json: dict[str, Any] | None = None,
+                params: dict[str, Any] | None = None, token: str | None = None,
+                idempotency_key: str | None = None) -> dict[str, Any]:
+        """One call; Graph's answer, or :class:`~bots.errors.GraphError` when it fails for good."""
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        """A GET with ``params`` as its query."""
 
 
 @dataclass(frozen=True)
@@ -118,21 +130,22 @@ class GraphClient:
     def __repr__(self) -> str:
         return f"<GraphClient {self.base_url}>"
 
-    def post(self, path: str, body: dict | None = None) -> dict:
+    def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """POST ``body`` as JSON to ``path`` (``me/messages``, ``123/comments``) and return the answer."""
         return self.request("POST", path, json=body or {})
 
-    def get(self, path: str, **params: Any) -> dict:
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
         """GET ``path``; list values in ``params`` (``fields=[...]``) are joined with commas."""
         params = {k: ",".join(v) if isinstance(v, (list, tuple)) else v for k, v in params.items()}
         return self.request("GET", path, params=params)
 
-    def delete(self, path: str, body: dict | None = None) -> dict:
+    def delete(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """DELETE ``path``, with an optional JSON body (``participants`` takes one)."""
         return self.request("DELETE", path, json=body)
 
-    def request(self, method: str, path: str, *, json: dict | None = None, params: dict | None = None,
-                token: str | None = None, idempotency_key: str | None = None) -> dict:
+    def request(self, method: str, path: str, *, json: dict[str, Any] | None = None,
+                params: dict[str, Any] | None = None,
+                token: str | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
         """One logical call, retried on passing faults; raises :class:`GraphError` when it fails for good.
 
         ``token`` replaces the access token for this call (the app token ``APP_ID|APP_SECRET``
@@ -155,8 +168,8 @@ class GraphClient:
                 self._sleep(delay)
         raise AssertionError("unreachable")
 
-    def _once(self, method: str, url: str, path: str, body: dict | None, params: dict | None,
-              token: str | None, idempotency_key: str | None = None) -> dict:
+    def _once(self, method: str, url: str, path: str, body: dict[str, Any] | None, params: dict[str, Any] | None,
+              token: str | None, idempotency_key: str | None = None) -> dict[str, Any]:
         query = dict(params or {})
         headers = {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else None
         if token is None:
@@ -202,7 +215,7 @@ def _session(base_url: str) -> requests.Session:
     return session
 
 
-def _answer(method: str, path: str, response: requests.Response) -> dict:
+def _answer(method: str, path: str, response: requests.Response) -> dict[str, Any]:
     try:
         data = response.json()
     except ValueError:

@@ -6,6 +6,8 @@ names are ours where the public record is silent, and kept in ``PERMISSIONS``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .bot import Bot
 from .setup import all_fields
 
@@ -41,7 +43,7 @@ def permissions(bot: Bot) -> list[str]:
     return sorted(needed, key=lambda name: (order.index(name) if name in order else len(order), name))
 
 
-def manifest(bot: Bot, callback_base: str) -> dict:
+def manifest(bot: Bot, callback_base: str) -> dict[str, Any]:
     """The integration as the Admin Panel asks for it, callback URLs included; no secret values."""
     base = callback_base.rstrip("/")
     prefix = bot.name.upper()
@@ -61,7 +63,7 @@ def manifest(bot: Bot, callback_base: str) -> dict:
     }
 
 
-def as_text(data: dict) -> str:
+def as_text(data: dict[str, Any]) -> str:
     """The manifest as a person reads it beside the Admin Panel."""
     lines = [f"Integration: {data['name']}", f"  Description: {data['description'] or '(none)'}",
              f"  Visibility: {'discoverable' if data['discoverable'] else 'not discoverable'}",

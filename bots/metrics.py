@@ -152,9 +152,8 @@ def kind_of(item: Item) -> str:
         field = next((name for key, name in _MESSAGING_FIELDS if key in data), None) or \
             next((key for key in data if key in MESSAGING_KINDS), "messaging")
     else:
-        field = data.get("field")
-        if not isinstance(field, str) or (topic, field) not in _CHANGES:
-            field = "other"
+        named = data.get("field")
+        field = named if isinstance(named, str) and (topic, named) in _CHANGES else "other"
     return f"{topic}/{field}"
 
 
@@ -206,7 +205,7 @@ def exposition(inbox: Inbox) -> tuple[bytes, str]:
     (this process's otherwise) and the inbox's gauges."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
     else:
         registry.register(REGISTRY)
     registry.register(InboxCollector(inbox))

@@ -5,6 +5,11 @@ Each says what to do next and never includes a secret or a value that could be o
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .events import Event
+
 MISSING_SETTING = (
     "is not set: copy it from the Admin Panel (Integrations > {bot}) into .env or the environment; "
     ".env.example lists every variable"
@@ -33,7 +38,7 @@ QUEUE_FULL = "the handler queue is full: answered 503 so Workplace retries this 
 REJECTED = "%s: refused %s: %s %s"
 
 
-def decorator_hint(event) -> str:
+def decorator_hint(event: Event) -> str:
     """The decorator a developer adds to handle ``event``, as code."""
     kind = type(event).__name__
     if kind == "Message":

@@ -31,13 +31,13 @@ class Effect:
 
     method: str
     path: str
-    body: dict | None
+    body: dict[str, Any] | None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "path": self.path, "body": self.body}
 
     @classmethod
-    def from_dict(cls, data: dict) -> Effect:
+    def from_dict(cls, data: dict[str, Any]) -> Effect:
         return cls(data["method"], data["path"], data.get("body"))
 
     def describe(self) -> str:
@@ -49,7 +49,7 @@ class Effect:
         return wanted(self.path, self.body)
 
 
-def resolve(effect: Effect, results: Sequence[dict | None]) -> Effect:
+def resolve(effect: Effect, results: Sequence[dict[str, Any] | None]) -> Effect:
     """``effect`` with every placeholder replaced by the field of the earlier answer it names.
 
     ``results[i]`` is Graph's answer to effect ``i`` of the same handler run (None if unknown);
@@ -77,7 +77,7 @@ class Outbox:
     def __init__(self) -> None:
         self.effects: list[Effect] = []
 
-    def add(self, method: str, path: str, body: dict | None) -> None:
+    def add(self, method: str, path: str, body: dict[str, Any] | None) -> None:
         self.effects.append(Effect(method, path, body))
 
     def clear(self) -> None:
@@ -100,13 +100,13 @@ class OutboxActions(Actions):
         self.outbox = outbox
         self.run = run or Run()
 
-    def call(self, method: str, path: str, body: dict | None = None, *, on: Id | None = None) -> Answer:
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None, *, on: Id | None = None) -> Answer:
         """Queue the call in the outbox, or make it now when there is no outbox."""
         effect = Effect(method, join(self._use(on), path), fill(body, self._use))
         index = self.run.next()
         return Answer(self.run, index, self._deliver(effect), queued=self.outbox is not None)
 
-    def _deliver(self, effect: Effect) -> dict:
+    def _deliver(self, effect: Effect) -> dict[str, Any]:
         """Queue ``effect`` in the outbox (no answer yet), or make it now when there is none."""
         if self.outbox is not None:
             self.outbox.add(effect.method, effect.path, effect.body)

@@ -66,7 +66,7 @@ class Ref:
         return self._value
 
     @property
-    def placeholder(self) -> dict:
+    def placeholder(self) -> dict[str, Any]:
         """How an effect stores this handle until the sender resolves it."""
         return {KEY: [self.effect, self.field]}
 
@@ -75,10 +75,10 @@ class Ref:
         return f"Ref(effect={self.effect}, field={self.field!r}, value={state})"
 
 
-class Answer(dict):
+class Answer(dict[str, Any]):
     """Graph's answer to one effect of a run (empty while it waits in the outbox), handing out handles."""
 
-    def __init__(self, run: Run, effect: int, answer: dict | None, queued: bool) -> None:
+    def __init__(self, run: Run, effect: int, answer: dict[str, Any] | None, queued: bool) -> None:
         super().__init__(answer or {})
         self.run, self.effect, self.queued = run, effect, queued
 
@@ -95,13 +95,13 @@ def is_placeholder(value: Any) -> bool:
             and len(value[KEY]) == 2 and isinstance(value[KEY][0], int) and isinstance(value[KEY][1], str))
 
 
-def token(placeholder: dict) -> str:
+def token(placeholder: dict[str, Any]) -> str:
     """The path form of a body placeholder: ``{$ref:i.field}``."""
     index, field = placeholder[KEY]
     return f"{{{KEY}:{index}.{field}}}"
 
 
-def join(on: str | dict | None, edge: str) -> str:
+def join(on: str | dict[str, Any] | None, edge: str) -> str:
     """The path ``{on}/{edge}`` (just ``edge`` with no object), a placeholder object written as its token."""
     if on is None:
         return edge

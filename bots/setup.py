@@ -6,6 +6,8 @@ subscription calls use the app token ``APP_ID|APP_SECRET``, as ``/app/subscripti
 
 from __future__ import annotations
 
+from typing import Any
+
 from .envelope import KNOWN_CHANGES, KNOWN_MESSAGING
 from .errors import ConfigError
 from .runtime import BotRuntime
@@ -17,7 +19,7 @@ def all_fields(object: str) -> list[str]:
     return [*KNOWN_MESSAGING, *fields] if object == "page" else fields
 
 
-def subscriptions(runtime: BotRuntime, callback_base: str) -> list[dict]:
+def subscriptions(runtime: BotRuntime, callback_base: str) -> list[dict[str, Any]]:
     """The ``/app/subscriptions`` bodies for the bot's handlers, one per topic, with per-topic callback URLs."""
     base = callback_base.rstrip("/")
     bodies = []

@@ -13,10 +13,10 @@ from typing import Any, Protocol
 EMPTY = "{}"
 
 
-class State(dict):
+class State(dict[str, Any]):
     """A plain dict that remembers how it started, so an unchanged state is not written back."""
 
-    def __init__(self, data: dict | None = None, *, original: str | None = None) -> None:
+    def __init__(self, data: dict[str, Any] | None = None, *, original: str | None = None) -> None:
         super().__init__(data or {})
         self._original = original if original is not None else dumps(self) if self else EMPTY
 
