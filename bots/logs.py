@@ -115,6 +115,6 @@ def configure(level: str, kind: str = "text", names: Iterable[str] = ("bots", "l
             continue
         handler = ours[0] if ours else logging.StreamHandler()
         handler.setFormatter(formatter(kind))
-        handler._bots = True  # type: ignore[attr-defined]
+        handler._bots = True  # type: ignore[attr-defined]  # our mark on a stdlib handler, found again above
         if not ours:
             framework.addHandler(handler)

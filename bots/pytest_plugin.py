@@ -126,6 +126,7 @@ class _Served:
 
     def __init__(self, app: Flask) -> None:
         from werkzeug.serving import make_server
+        self.app = app
         self.server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True,
@@ -144,7 +145,7 @@ class Workplace:
         self.bot = bot
         self._emulator = emulator
         self.url = emulator.url
-        self.emulator: Emulator = emulator.server.app.extensions["emulator"]  # type: ignore[attr-defined]
+        self.emulator: Emulator = emulator.app.extensions["emulator"]
         self.integration = integration
         self.settings: dict[str, str] = {}
         self._bots: _Served | None = None
@@ -158,7 +159,7 @@ class Workplace:
         ours = {name: value for name, value in settings.items() if name.startswith("EMULATOR_")}
         emulator = _Served(create_app(ours))
         try:
-            state: Emulator = emulator.server.app.extensions["emulator"]  # type: ignore[attr-defined]
+            state: Emulator = emulator.app.extensions["emulator"]
             place = cls(bot, emulator, _create_integration(state, bot, settings))
         except BaseException:
             _stop_emulator(emulator)
@@ -225,13 +226,13 @@ class Workplace:
         self.emulator.courier.wait_idle(timeout=5)
         if self._bots is not None:
             self._bots.close()
-            self._bots.server.app.extensions["bots"].shutdown(timeout=5)  # type: ignore[attr-defined]
+            self._bots.app.extensions["bots"].shutdown(timeout=5)
         _stop_emulator(self._emulator)
 
 
 def _stop_emulator(served: _Served) -> None:
     """Stop the emulator's deliveries (waiting a little for those in flight), its server and its database."""
-    state: Emulator = served.server.app.extensions["emulator"]  # type: ignore[attr-defined]
+    state: Emulator = served.app.extensions["emulator"]
     state.courier.wait_idle(timeout=2)
     state.courier.close()
     served.close()

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import requests
 from flask import Flask, Response, current_app, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from ..bot import Bot
@@ -19,7 +20,8 @@ def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor 
              session_factory: Callable[[], requests.Session] | None = None, name: str = "bots") -> Flask:
     """A Flask app serving ``bots`` with settings from ``env``; raises ConfigError on a bad setting."""
     app = Flask(name, static_folder=None)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    if isinstance(app.json, DefaultJSONProvider):  # Flask's own provider, the one that sorts
+        app.json.sort_keys = False
     deployment = BotServer(bots=bots, env=env, executor=executor, session_factory=session_factory).init_app(app)
     app.config["MAX_CONTENT_LENGTH"] = deployment.settings.max_body_bytes
     app.add_url_rule("/", view_func=_index)

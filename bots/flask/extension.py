@@ -57,6 +57,7 @@ class BotServer:
             _answer_errors_in_json(blueprint)
             app.register_blueprint(blueprint)
         app.cli.add_command(bots_cli)
+        # Flask's documented way to add WSGI middleware replaces the method on the instance.
         app.wsgi_app = StartOnFirstRequest(  # type: ignore[method-assign]
             BodyErrors(_behind_proxies(app.wsgi_app, deployment.settings.proxy_hops)), deployment.start)
         return deployment
