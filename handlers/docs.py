@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from bots import Bot, Preview
+from bots import Bot, Context, Message, Preview, PreviewRequest
 
 bot = Bot("docs", description="Company documents: previews and search", discoverable=True)
 
@@ -56,7 +56,7 @@ def preview_of(document: Document) -> Preview:
 
 
 @bot.link_preview("docs.example.com", path=r"^/d/(?P<doc_id>[\w-]+)/?$")
-def doc(request):
+def doc(request: PreviewRequest) -> Preview | None:
     document = LIBRARY.get(request.match["doc_id"])
     if document is None:
         return None
@@ -66,13 +66,14 @@ def doc(request):
 
 
 @bot.link_collection
-def recent(request):
+def recent(request: PreviewRequest) -> list[Preview]:
     readable = [d for d in LIBRARY.values() if d.readable_by(request.viewer_id)]
     return [preview_of(d) for d in sorted(readable, key=lambda d: d.edited, reverse=True)[:5]]
 
 
 @bot.on_message(r"(?i)^\s*find\s+(?P<words>\S.*)$")
-def find(event, ctx):
+def find(event: Message, ctx: Context) -> None:
+    assert ctx.match is not None  # the text pattern matched, or this handler would not run
     words = ctx.match.group("words").lower().split()
     hits = [d for d in LIBRARY.values() if d.readable_by(event.sender_id)
             and all(w in f"{d.title} {d.summary}".lower() for w in words)]
@@ -83,5 +84,5 @@ def find(event, ctx):
 
 
 @bot.on_message()
-def usage(event, ctx):
+def usage(event: Message, ctx: Context) -> None:
     ctx.reply("Share a docs.example.com link and I'll preview it, or type 'find <words>'.")

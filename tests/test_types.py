@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("linkpreview", "emulator", "bots")
+PACKAGES = ("linkpreview", "emulator", "bots", "handlers")
 
 
 def test_mypy_strict_finds_no_error(tmp_path: Path) -> None:
