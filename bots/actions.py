@@ -70,10 +70,11 @@ class Actions:
         """Mark the person's last message as seen."""
         self.sender_action("mark_seen", to=to, thread=thread, user_ref=user_ref)
 
-    def comment(self, target: Id, text: str) -> Id | None:
-        """Comment under a post or comment (``POST /{id}/comments``); returns the comment id."""
+    def comment(self, text: str, *, target: Id | None = None) -> Id | None:
+        """Comment under the post or comment ``target`` (``POST /{id}/comments``); returns the comment id.
+        The text comes first and the target is named, as on ``ctx``, where it defaults to the event's."""
         comment_id: Id | None = self._result(self.call("POST", "comments", {"message": _plain(text, 8000)},
-                                                     on=_id(target)), "id")
+                                                     on=_id(_given(target, "target", "comment"))), "id")
         return comment_id
 
     def post(self, group_id: Id, text: str, markdown: bool = False) -> Id | None:
@@ -88,17 +89,19 @@ class Actions:
         """Like a post or comment (``POST /{id}/likes``)."""
         return bool(self.call("POST", "likes", {}, on=_id(object_id)).get("success", True))
 
-    def rename_thread(self, thread: Id, name: str) -> None:
-        """Rename a group chat (``POST /{thread}/threadname``)."""
-        self.call("POST", "threadname", {"name": _plain(name, 250)}, on=_thread(thread))
+    def rename_thread(self, name: str, *, thread: Id | None = None) -> None:
+        """Rename the group chat ``thread`` (``POST /{thread}/threadname``)."""
+        self.call("POST", "threadname", {"name": _plain(name, 250)},
+                  on=_thread(_given(thread, "thread", "rename_thread")))
 
-    def add_participants(self, thread: Id, ids: Sequence[Id]) -> None:
-        """Add people to a group chat."""
-        self.call("POST", "participants", {"to": _ids(ids)}, on=_thread(thread))
+    def add_participants(self, ids: Sequence[Id], *, thread: Id | None = None) -> None:
+        """Add people to the group chat ``thread``."""
+        self.call("POST", "participants", {"to": _ids(ids)}, on=_thread(_given(thread, "thread", "add_participants")))
 
-    def remove_participants(self, thread: Id, ids: Sequence[Id]) -> None:
-        """Remove people from a group chat."""
-        self.call("DELETE", "participants", {"to": _ids(ids)}, on=_thread(thread))
+    def remove_participants(self, ids: Sequence[Id], *, thread: Id | None = None) -> None:
+        """Remove people from the group chat ``thread``."""
+        self.call("DELETE", "participants", {"to": _ids(ids)},
+                  on=_thread(_given(thread, "thread", "remove_participants")))
 
     def get(self, path: str, fields: Sequence[str] | str | None = None, **params: Any) -> dict[str, Any]:
         """Read anything: ``get("12345", fields=["name", "email"])``."""
@@ -186,3 +189,10 @@ def _ids(values: Sequence[Id]) -> list[Id]:
     if isinstance(values, str) or not values:
         raise ValueError("ids must be a non-empty list of people's ids")
     return [_id(value) for value in values]
+
+
+def _given(value: Id | None, name: str, method: str) -> Id:
+    """``value``, which outside a handler (no event to default to) must be given: a clear error otherwise."""
+    if value is None:
+        raise TypeError(f"bot.graph.{method}() needs {name}=: outside a handler there is no event to default to")
+    return value

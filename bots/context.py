@@ -84,27 +84,27 @@ class Context(OutboxActions):
             return super().sender_action(action, **self._conversation())
         super().sender_action(action, to=to, thread=thread, user_ref=user_ref)
 
-    def comment(self, text: str, target: Id | None = None) -> Ref:  # type: ignore[override]
+    def comment(self, text: str, *, target: Id | None = None) -> Ref:
         """Comment under the comment, post or mention the event is about, or under ``target``;
         returns a handle to the new comment's id."""
         # OutboxActions answers every call with handles, so the id is a Ref.
-        return cast(Ref, super().comment(target or self._comment_target(), text))
+        return cast(Ref, super().comment(text, target=target or self._comment_target()))
 
     def post(self, group_id: Id, text: str, markdown: bool = False) -> Ref:
         """Post in a group; returns a handle to the new post's id."""
         return cast(Ref, super().post(group_id, text, markdown))
 
-    def rename_thread(self, name: str, thread: Id | None = None) -> None:  # type: ignore[override]
+    def rename_thread(self, name: str, *, thread: Id | None = None) -> None:
         """Rename the group chat the event came from (or ``thread``)."""
-        super().rename_thread(thread or self._thread(), name)
+        super().rename_thread(name, thread=thread or self._thread())
 
-    def add_participants(self, ids: Sequence[Id], thread: Id | None = None) -> None:  # type: ignore[override]
+    def add_participants(self, ids: Sequence[Id], *, thread: Id | None = None) -> None:
         """Add people to the group chat the event came from (or ``thread``)."""
-        super().add_participants(thread or self._thread(), ids)
+        super().add_participants(ids, thread=thread or self._thread())
 
-    def remove_participants(self, ids: Sequence[Id], thread: Id | None = None) -> None:  # type: ignore[override]
+    def remove_participants(self, ids: Sequence[Id], *, thread: Id | None = None) -> None:
         """Remove people from the group chat the event came from (or ``thread``)."""
-        super().remove_participants(thread or self._thread(), ids)
+        super().remove_participants(ids, thread=thread or self._thread())
 
     def _deliver(self, effect: Effect) -> dict[str, Any]:
         """Make one Graph call on the bot's behalf (or queue it in the outbox) and record it in ``ctx.sent``."""

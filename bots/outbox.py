@@ -122,6 +122,9 @@ class OutboxActions(Actions):
                              "that made it")
         return value.require() if value.known else value.placeholder
 
-    def _result(self, answer: Answer, field: str) -> Ref:  # type: ignore[override]
-        """A handle to ``field`` of the call's answer, the same type whether it was queued or made."""
+    def _result(self, answer: dict[str, Any], field: str) -> Ref:
+        """A handle to ``field`` of the call's answer, the same type whether it was queued or made (every
+        call made through :meth:`call` here answers with an :class:`Answer`)."""
+        if not isinstance(answer, Answer):
+            raise TypeError(f"expected the Answer of an outbox call, got {type(answer).__name__}")
         return answer.ref(field)

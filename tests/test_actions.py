@@ -90,11 +90,11 @@ def test_typing_and_seen(outside):
 def test_group_actions(outside):
     bot, calls = outside
     bot.graph.post("555", "**Maintenance** tonight", markdown=True)
-    bot.graph.comment("555_1", "Done")
+    bot.graph.comment("Done", target="555_1")
     bot.graph.like("555_1")
-    bot.graph.rename_thread("t_9", "Incident 42")
-    bot.graph.add_participants("t_9", ["1", "2"])
-    bot.graph.remove_participants("t_9", ["2"])
+    bot.graph.rename_thread("Incident 42", thread="t_9")
+    bot.graph.add_participants(["1", "2"], thread="t_9")
+    bot.graph.remove_participants(["2"], thread="t_9")
     assert made(calls) == [
         ("POST", "555/feed", {"message": "**Maintenance** tonight", "formatting": "MARKDOWN"}),
         ("POST", "555_1/comments", {"message": "Done"}),

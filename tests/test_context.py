@@ -115,7 +115,7 @@ def test_with_no_outbox_a_comment_on_a_new_post_goes_under_its_real_id(memory_te
         returned.append(post)
         ctx.comment("Starts at 22:00", target=post)
         ctx.like(post)
-        ctx.graph.comment(post, "Done")
+        ctx.graph.comment("Done", target=post)
 
     memory_tester.message("go")
     assert [(c.method, c.path) for c in memory_tester.calls] == [("POST", "555/feed"), ("POST", "1/comments"),
@@ -193,7 +193,7 @@ def test_bot_graph_returns_plain_values_and_takes_only_known_handles(memory_test
 
     memory_tester.message("go")
     assert bot.graph.post("555", "z") == "2"
-    bot.graph.comment(kept[0], "from a job")
+    bot.graph.comment("from a job", target=kept[0])
     assert memory_tester.comments[-1] == ("1", "from a job")
     pending = Ref(Run(), 0, "id")
     with pytest.raises(ValueError, match="still in its handler run's outbox"):

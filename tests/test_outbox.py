@@ -46,7 +46,7 @@ def announcing(bot):
         returned.append(post)
         ctx.comment("Starts at 22:00", target=post)
         ctx.like(post)
-        ctx.graph.comment(post, "Done")
+        ctx.graph.comment("Done", target=post)
 
     return returned
 
