@@ -283,3 +283,44 @@ def test_an_editable_install_maps_exactly_the_three_packages_to_the_checkout(pro
     assert Path(where) == ROOT / "bots" / "__init__.py"
     assert visible == []
     assert editable.run("bots", "--app", "mybot_app:app", "routes", cwd=project).stdout.startswith(ROUTES)
+
+
+SHOP_APP = textwrap.dedent('''\
+    """Somebody's existing Flask app, with the echo bot embedded in it."""
+    from flask import Flask
+
+    from bots.flask import BotServer
+    from bots.signature import sign
+    from mybot_app import bot
+
+    app = Flask("shop")
+    app.config.update(ECHO_APP_SECRET="s" * 32, ECHO_ACCESS_TOKEN="t" * 32, ECHO_VERIFY_TOKEN="v" * 16,
+                      INBOX="memory", GRAPH_API_URL="http://127.0.0.1:9", GRAPH_RETRY_ATTEMPTS="1")
+    app.add_url_rule("/", view_func=lambda: "the shop")
+    BotServer(app, bots=[bot], env={})
+
+    client = app.test_client()
+    body = b'{"object": "page", "entry": []}'
+    print(client.get("/").text, client.post("/webhooks/echo", data=body,
+                                            headers={"X-Hub-Signature-256": sign(body, "s" * 32)}).json)
+    ''')
+
+
+def test_installed_it_embeds_into_a_flask_app_with_a_route_of_its_own(venv: Venv, project: Path) -> None:
+    (project / "shop.py").write_text(SHOP_APP)
+    done = venv.run("python", "shop.py", cwd=project)
+    assert done.stdout.strip() == "the shop {'received': 0}"
+
+
+def test_installed_mypy_strict_passes_a_typed_user_module_and_catches_a_handler_on_the_wrong_event(
+        venv: Venv, project: Path) -> None:
+    pins = dict(line.split("==") for line in (ROOT / "requirements-dev.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    venv.install(*(f"{name}=={pins[name]}" for name in ("mypy", "mypy_extensions", "pathspec", "librt")
+                   if name in pins))
+    for name in ("good_bot.py", "wrong_bot.py"):
+        (project / name).write_text((ROOT / "tests" / "types" / name).read_text())
+    good = venv.run("mypy", "--strict", "--no-incremental", "good_bot.py", cwd=project, check=False)
+    assert good.returncode == 0, good.stdout
+    wrong = venv.run("mypy", "--strict", "--no-incremental", "wrong_bot.py", cwd=project, check=False)
+    assert wrong.returncode == 1 and "Postback" in wrong.stdout, wrong.stdout
