@@ -62,17 +62,18 @@ class Dispatcher:
         started = time.perf_counter()
         outcome = route(runtime.bot, event, ctx)
         seconds = time.perf_counter() - started
+        kind = metrics.kind_of(item)
         if outcome.handler is not None:
-            metrics.handler_ran(bot_name, metrics.kind_of(item), seconds)
+            metrics.handler_ran(bot_name, kind, seconds)
         if logger.isEnabledFor(logging.INFO):
-            _log_run(bot_name, item, outcome, seconds)
+            _log_run(bot_name, kind, item, outcome, seconds)
         return outcome
 
 
-def _log_run(bot_name: str, item: Item, outcome: Outcome, seconds: float) -> None:
+def _log_run(bot_name: str, kind: str, item: Item, outcome: Outcome, seconds: float) -> None:
     """One line per handler run: bot, event kind, delivery id, outcome and duration (fields in JSON logs); the
     delivery is named by its id, never its content."""
-    kind, delivery, ms = metrics.kind_of(item), item.dedupe_key, round(seconds * 1000, 3)
+    delivery, ms = item.dedupe_key, round(seconds * 1000, 3)
     logger.info("%s: %s %s %s in %.1f ms", bot_name, kind, delivery, outcome.status.value, ms,
                 extra={"bot": bot_name, "event": kind, "delivery": delivery, "outcome": outcome.status.value,
                        "duration_ms": ms})
