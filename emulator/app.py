@@ -1,5 +1,6 @@
-"""The emulator's Flask app: the Graph API, the Admin Panel (``/admin``) and the people's side
-(Work Chat and groups, ``/``). ``python -m emulator`` serves it on 127.0.0.1:8001.
+"""The emulator's Flask app: the Graph API (``/``, as graph.facebook.com serves it), the Admin Panel
+(``/admin``) and the people's side (Work Chat and groups, ``/work/``), on paths that cannot collide.
+``python -m emulator`` serves it on 127.0.0.1:8001.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def create_app(env: Mapping[str, str] | None = None, db: str | Path | None = Non
     app.extensions["emulator"] = emulator
     app.before_request(_same_origin)
     app.register_blueprint(admin.blueprint(), url_prefix="/admin")
-    app.register_blueprint(people.blueprint())
+    app.register_blueprint(people.blueprint(), url_prefix="/work")
     app.register_blueprint(graph.blueprint())
     app.register_error_handler(404, lambda e: graph.graph_error("Unknown path components", 2500, 404))
     app.register_error_handler(405, lambda e: graph.graph_error("Unsupported method", 100, 405))

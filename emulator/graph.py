@@ -15,7 +15,7 @@ import re
 import time
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, redirect, request, url_for
 
 from . import content, messaging, subscriptions
 from .calls import Call, GraphError, Handler, Permission, Recorder, graph_error, state
@@ -30,8 +30,17 @@ CALLS_PER_HOUR = 20_000
 def blueprint() -> Blueprint:
     bp = Blueprint("graph", __name__)
     bp.add_url_rule("/_emulator/calls", view_func=_calls, methods=["GET"])
+    bp.add_url_rule("/", view_func=_root, methods=["GET", "POST", "DELETE"])
     bp.add_url_rule("/<path:path>", view_func=_dispatch, methods=["GET", "POST", "DELETE"])
     return bp
+
+
+def _root() -> Response:
+    """The Graph API's root (``GET /?ids=...``); a bare ``GET /`` from a browser, which no Graph
+    client sends, goes to the people's side at ``/work/``."""
+    if request.method == "GET" and not request.args and "Authorization" not in request.headers:
+        return redirect(url_for("people.home"))
+    return _dispatch("")
 
 
 def _calls() -> Response:

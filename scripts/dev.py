@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 BANNER = """
-  Workplace (local):  http://127.0.0.1:8001        <- open this: pick who you are, chat with the bots
+  Workplace (local):  http://127.0.0.1:8001/work   <- open this: pick who you are, chat with the bots
   Admin Panel:        http://127.0.0.1:8001/admin  integrations, tokens, webhooks, permissions
   Bot server:         http://127.0.0.1:8000        webhooks at /webhooks/<bot>
   Ctrl-C stops both.

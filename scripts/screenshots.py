@@ -69,7 +69,7 @@ def shoot(url: str) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
         page = browser.new_page(base_url=url, viewport={"width": 1280, "height": 760})
-        page.goto("/")
+        page.goto("/work/")
         page.get_by_role("button", name=re.compile("Dana Whitfield")).click()
         page.locator(".bot-directory").get_by_role("link", name=re.compile("helpdesk")).click()
         page.get_by_role("button", name="Printer").click()
@@ -78,7 +78,7 @@ def shoot(url: str) -> None:
         page.get_by_role("button", name="Send").click()
         expect(page.locator("#messages .message").last).to_contain_text("What do you need?")
         page.screenshot(path=str(DOCS / "work-chat.png"))
-        page.goto("/groups/1500000000000002")
+        page.goto("/work/groups/1500000000000002")
         page.get_by_placeholder("Write something, or @mention a bot").fill(
             "@docs here is the travel policy: https://docs.example.com/d/travel-policy")
         page.get_by_role("button", name="Post").click()

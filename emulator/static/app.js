@@ -70,7 +70,7 @@ function richText(text, names) {
 
 function previewFor(link) {
   if (!previews.has(link)) {
-    previews.set(link, api(`/api/preview?link=${encodeURIComponent(link)}`).then((d) => d.preview).catch(() => null));
+    previews.set(link, api(`/work/api/preview?link=${encodeURIComponent(link)}`).then((d) => d.preview).catch(() => null));
   }
   return previews.get(link);
 }
@@ -102,18 +102,18 @@ function previewCard(p, link) {
 function startChat() {
   const list = document.getElementById("chat-list");
   if (list) {
-    poll(() => api("/api/chats"), (data) => {
+    poll(() => api("/work/api/chats"), (data) => {
       const current = document.getElementById("messages")?.dataset.thread;
       list.replaceChildren(...data.chats.map((c) => el("li", {class: c.id === current ? "active" : ""},
-        el("a", {href: `/chat/${c.id}`}, el("strong", {}, c.name), el("br"), el("small", {}, c.last)))));
+        el("a", {href: `/work/chat/${c.id}`}, el("strong", {}, c.name), el("br"), el("small", {}, c.last)))));
     });
   }
   const box = document.getElementById("messages");
   if (!box) return;
   const thread = box.dataset.thread;
-  api(`/api/threads/${thread}/read`, {}).catch(() => {});
-  const send = (body) => api(`/api/threads/${thread}/messages`, body).catch((e) => console.warn(e));
-  poll(() => api(`/api/threads/${thread}`), (data) => renderThread(data, box, send));
+  api(`/work/api/threads/${thread}/read`, {}).catch(() => {});
+  const send = (body) => api(`/work/api/threads/${thread}/messages`, body).catch((e) => console.warn(e));
+  poll(() => api(`/work/api/threads/${thread}`), (data) => renderThread(data, box, send));
   document.getElementById("composer").addEventListener("submit", (event) => {
     event.preventDefault();
     const input = document.getElementById("composer-text");
@@ -205,7 +205,7 @@ function startFeed() {
   if (!feed) return;
   const group = feed.dataset.group;
   const posts = new Map(); // post id -> its element
-  poll(() => api(`/api/groups/${group}/feed`), (data) => {
+  poll(() => api(`/work/api/groups/${group}/feed`), (data) => {
     for (const post of [...data.posts].reverse()) {
       if (!posts.has(post.id)) {
         const node = renderPost(post, data.names);
@@ -221,7 +221,7 @@ function startFeed() {
     documents.hidden = !documents.hidden;
     if (documents.hidden) return;
     documents.replaceChildren(el("span", {class: "hint"}, "Asking the integrations…"));
-    const found = (await api("/api/collection")).documents;
+    const found = (await api("/work/api/collection")).documents;
     documents.replaceChildren(...(found.length ? found.map((d) => el("button", {type: "button", class: "document",
       onclick: () => {
         const input = document.getElementById("post-text");
@@ -235,7 +235,7 @@ function startFeed() {
     const message = input.value.trim();
     if (!message) return;
     input.value = "";
-    api(`/api/groups/${group}/posts`, {message}).catch((e) => console.warn(e));
+    api(`/work/api/groups/${group}/posts`, {message}).catch((e) => console.warn(e));
   });
 }
 
@@ -247,7 +247,7 @@ function renderPost(post, names) {
     const message = input.value.trim();
     if (!message) return;
     input.value = "";
-    api(`/api/items/${post.id}/comments`, {message}).catch((e) => console.warn(e));
+    api(`/work/api/items/${post.id}/comments`, {message}).catch((e) => console.warn(e));
   }}, input, el("button", {type: "submit"}, "Comment"));
   return el("li", {class: "post", id: `post-${post.id}`, "data-post": post.id},
     el("div", {class: "sender"}, names[post.author_id] || post.author_id),
@@ -289,7 +289,7 @@ function startStatus() {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
-      const value = await api("/api/status", {status: input.value});
+      const value = await api("/work/api/status", {status: input.value});
       note.textContent = `Status set: ${value.status.text}`;
     } catch (error) {
       note.textContent = "Status must be 1 to 140 characters.";

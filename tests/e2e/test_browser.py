@@ -78,7 +78,7 @@ def page(browser: Browser, workplace: str, request) -> Iterator[Page]:
 
 def be(page: Page, name: str) -> None:
     """Pick who you are on the home page."""
-    page.goto("/")
+    page.goto("/work/")
     page.get_by_role("button", name=re.compile(name)).click()
     expect(page.locator("#viewer-select")).to_have_value(re.compile(r"\d+"))
 
@@ -179,7 +179,7 @@ def test_button_and_generic_templates_typing_and_seen(page: Page, workplace: str
 
 def test_mention_a_bot_in_a_group_and_see_its_comment(page: Page):
     be(page, "Jordan Lee")
-    page.goto(f"/groups/{IT_HELP}")
+    page.goto(f"/work/groups/{IT_HELP}")
     page.get_by_placeholder("Write something, or @mention a bot").fill("@helpdesk my screen stays black")
     page.get_by_role("button", name="Post").click()
     post = page.locator(".post", has_text="my screen stays black")
@@ -192,7 +192,7 @@ def test_mention_a_bot_in_a_group_and_see_its_comment(page: Page):
 
 def test_a_docs_link_previews_for_one_person_and_not_another(page: Page):
     be(page, "Dana Whitfield")
-    page.goto(f"/groups/{PLANNING}")
+    page.goto(f"/work/groups/{PLANNING}")
     page.get_by_placeholder("Write something, or @mention a bot").fill(
         "Plan: https://docs.example.com/d/q3-plan and policy: https://docs.example.com/d/travel-policy")
     page.get_by_role("button", name="Post").click()
@@ -208,7 +208,7 @@ def test_a_docs_link_previews_for_one_person_and_not_another(page: Page):
 
 def test_share_a_document_from_the_composer(page: Page):
     be(page, "Sam Okafor")
-    page.goto(f"/groups/{PLANNING}")
+    page.goto(f"/work/groups/{PLANNING}")
     page.get_by_role("button", name="Share a document").click()
     page.locator("#documents").get_by_role("button", name=re.compile("Q3 planning")).click()
     expect(page.locator("#post-text")).to_have_value("https://docs.example.com/d/q3-plan")

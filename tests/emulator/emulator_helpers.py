@@ -18,5 +18,5 @@ IT_HELP, PLANNING = "1500000000000001", "1500000000000002"
 def person(emulator, person_id: str = DANA) -> requests.Session:
     """A browser-like session acting as ``person_id`` on the people's side."""
     session = requests.Session()
-    session.post(f"{emulator.url}/viewer", data={"person_id": person_id}, allow_redirects=False)
+    session.post(f"{emulator.url}/work/viewer", data={"person_id": person_id}, allow_redirects=False)
     return session

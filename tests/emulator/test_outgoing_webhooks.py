@@ -158,7 +158,7 @@ def watch_user_status(emulator, callback, permitted: bool = True):
 
 def test_setting_a_status_is_a_signed_user_status_webhook(emulator, callback):
     watch_user_status(emulator, callback)
-    answer = person(emulator, DANA).post(f"{emulator.url}/api/status", json={"status": "  On holiday  "})
+    answer = person(emulator, DANA).post(f"{emulator.url}/work/api/status", json={"status": "  On holiday  "})
     assert answer.status_code == 200 and answer.json()["status"] == {"text": "On holiday"}
     assert emulator.state.courier.wait_idle()
     user = [d for d in callback.deliveries if d["body"]["object"] == "user"]
@@ -172,13 +172,13 @@ def test_setting_a_status_is_a_signed_user_status_webhook(emulator, callback):
 
 def test_a_status_reaches_no_one_without_the_permission_or_the_subscription(emulator, callback):
     watch_user_status(emulator, callback, permitted=False)
-    person(emulator, DANA).post(f"{emulator.url}/api/status", json={"status": "Busy"})
+    person(emulator, DANA).post(f"{emulator.url}/work/api/status", json={"status": "Busy"})
     assert emulator.state.courier.wait_idle()
     assert [d for d in callback.deliveries if d["body"]["object"] == "user"] == []
 
 
 def test_a_status_nobody_subscribed_to_is_not_sent(emulator, callback):
-    person(emulator, DANA).post(f"{emulator.url}/api/status", json={"status": "Busy"})
+    person(emulator, DANA).post(f"{emulator.url}/work/api/status", json={"status": "Busy"})
     assert emulator.state.courier.wait_idle()
     assert [d for d in callback.deliveries if d["body"]["object"] == "user"] == []
 
@@ -187,9 +187,9 @@ def test_bad_status_input_is_a_4xx_naming_the_problem(emulator, callback):
     watch_user_status(emulator, callback)
     session = person(emulator, DANA)
     for body in [{}, {"status": "   "}, {"status": 5}, {"status": "x" * 141}]:
-        answer = session.post(f"{emulator.url}/api/status", json=body)
+        answer = session.post(f"{emulator.url}/work/api/status", json=body)
         assert answer.status_code == 400 and "status" in answer.json()["error"]["message"]
-    nobody = requests.post(f"{emulator.url}/api/status", json={"status": "hi"})
+    nobody = requests.post(f"{emulator.url}/work/api/status", json={"status": "hi"})
     assert nobody.status_code == 401 and "Pick who you are" in nobody.json()["error"]["message"]
     assert emulator.state.courier.wait_idle()
     assert [d for d in callback.deliveries if d["body"]["object"] == "user"] == []
@@ -255,7 +255,7 @@ def test_the_framework_reads_the_status_and_admin_webhooks_as_its_events(emulato
     watch_security(emulator, callback, ["admin_activity"])
     docs = emulator.state.integrations.by_name("docs")
     session = person(emulator, DANA)
-    session.post(f"{emulator.url}/api/status", json={"status": "Busy"})
+    session.post(f"{emulator.url}/work/api/status", json={"status": "Busy"})
     session.post(f"{emulator.url}/admin/integrations/{docs.id}/secret")
     assert emulator.state.courier.wait_idle()
     events = [load_event(item) for d in callback.deliveries for item in parse(d["raw"])[1]]
