@@ -7,12 +7,38 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from .store import Store, dumps, now
 
 MENTION = re.compile(r"@\[(\d+)\]")
 TYPING_SECONDS = 20
+
+
+@dataclass(frozen=True)
+class Role:
+    """What a person may do in the company: a title to show and the permissions it grants."""
+
+    title: str
+    permissions: frozenset[str] = frozenset()
+
+
+CONFIGURE_INTEGRATIONS = "configure integrations"
+ADMIN, EMPLOYEE = "admin", "employee"
+#: The roles a person can have, by the key stored with them.
+ROLES = {ADMIN: Role("Administrator", frozenset({"change company settings", CONFIGURE_INTEGRATIONS})),
+         EMPLOYEE: Role("Employee")}
+
+
+def role_of(person: dict[str, Any]) -> Role:
+    """The role of a person row (an unknown key counts as an employee's, so nothing is granted by mistake)."""
+    return ROLES.get(person.get("role", EMPLOYEE), ROLES[EMPLOYEE])
+
+
+def may(person: dict[str, Any] | None, permission: str) -> bool:
+    """Whether the person (None: nobody signed in) has ``permission`` through their role."""
+    return person is not None and permission in role_of(person).permissions
 
 
 def new_id(digits: int = 15) -> str:
@@ -32,9 +58,20 @@ class Community:
     def person(self, person_id: str) -> dict[str, Any] | None:
         return self.store.one("SELECT * FROM people WHERE id = ?", (person_id,))
 
-    def add_person(self, person_id: str, name: str, email: str, title: str = "", active: bool = True) -> None:
-        self.store.execute("INSERT OR REPLACE INTO people VALUES (?, ?, ?, ?, ?)",
-                           (person_id, name, email, title, int(active)))
+    def add_person(self, person_id: str, name: str, email: str, title: str = "", active: bool = True,
+                   role: str = EMPLOYEE) -> None:
+        self.store.execute("INSERT OR REPLACE INTO people (id, name, email, title, active, role) "
+                           "VALUES (?, ?, ?, ?, ?, ?)", (person_id, name, email, title, int(active), role))
+
+    def set_role(self, person_id: str, role: str) -> None:
+        """Give the person one of ROLES (by its key)."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+        self.store.execute("UPDATE people SET role = ? WHERE id = ?", (role, person_id))
+
+    def with_role(self, role: str) -> list[dict[str, Any]]:
+        """The active people who have ``role``, by name."""
+        return self.store.all("SELECT * FROM people WHERE active = 1 AND role = ? ORDER BY name", (role,))
 
     def welcome(self, person_id: str) -> dict[str, Any]:
         """The person with this id, added as a guest when the community does not know them yet, so

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from .community import Community
+from .community import ADMIN, Community
 from .integrations import PERMISSIONS, Integration, Integrations, Subscription
 from .store import Store
 
@@ -37,6 +37,8 @@ WELCOME = [
     ("1500000000000002", "100071234567890", "Q3 planning is here: https://docs.example.com/d/q3-plan "
                                             "(only Dana and Sam can read it)"),
 ]
+#: The one Administrator (Jordan Lee, IT support), who may configure integrations; everyone else is an employee.
+ADMINISTRATOR = "100071234567894"
 #: Page ids of the example bots; the helpdesk's is the one ``bots.deliveries`` uses.
 PAGE_IDS = {"helpdesk": "105678357661487", "docs": "105678357661488"}
 DEFAULT_BOT_URL = "http://127.0.0.1:8000"
@@ -47,6 +49,7 @@ def seed(store: Store, env: Mapping[str, str], bot_url: str = DEFAULT_BOT_URL) -
     community, integrations = Community(store), Integrations(store)
     for person in PEOPLE:
         community.add_person(*person)
+    community.set_role(ADMINISTRATOR, ADMIN)
     pages = [i.page_id for i in install(integrations, env, bot_url)]
     for group_id, name, description in GROUPS:
         community.add_group(group_id, name, description, [p[0] for p in PEOPLE] + pages)
@@ -89,6 +92,7 @@ def install(integrations: Integrations, env: Mapping[str, str], bot_url: str) ->
 def sync(store: Store, env: Mapping[str, str]) -> None:
     """Bring the example integrations' credentials in line with ``env`` (the bot server reads the same),
     so a regenerated .env keeps ``make run`` wired; other settings stay as the admin left them."""
+    _keep_an_administrator(Community(store))
     integrations = Integrations(store)
     for integration in integrations.all():
         prefix = integration.name.upper()
@@ -96,6 +100,16 @@ def sync(store: Store, env: Mapping[str, str]) -> None:
         if token and secret and (token, secret) != (integration.access_token, integration.app_secret):
             integrations.update(integration.id, access_token=token, app_secret=secret)
             logger.info("%s: credentials re-read from the environment (.env)", integration.name)
+
+
+def _keep_an_administrator(community: Community) -> None:
+    """Make the seeded administrator one again when nobody is (a database from before people had roles),
+    so the Admin Panel stays reachable, and say so."""
+    if community.with_role(ADMIN) or community.person(ADMINISTRATOR) is None:
+        return
+    community.set_role(ADMINISTRATOR, ADMIN)
+    logger.info("people have roles now: %s is the Administrator (pick them to open the Admin Panel)",
+                (community.person(ADMINISTRATOR) or {}).get("name", ADMINISTRATOR))
 
 
 def _manifests(bot_url: str) -> dict[str, dict[str, Any]]:

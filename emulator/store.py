@@ -8,6 +8,7 @@ A single connection guarded by a lock is plenty for one person clicking and a fe
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -16,8 +17,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-#: Raised whenever SCHEMA changes in a way an existing database cannot follow.
-SCHEMA_VERSION = "1"
+logger = logging.getLogger("emulator")
+
+#: Raised whenever SCHEMA changes; a database of an older version is brought up to date by MIGRATIONS.
+SCHEMA_VERSION = "2"
+
+#: The statements that take a database from the version named to the next one.
+MIGRATIONS = {
+    "1": ("ALTER TABLE people ADD COLUMN role TEXT NOT NULL DEFAULT 'employee'",),
+}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -43,7 +51,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     detail TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS people (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, title TEXT NOT NULL DEFAULT '',
-    active INTEGER NOT NULL DEFAULT 1);
+    active INTEGER NOT NULL DEFAULT 1, role TEXT NOT NULL DEFAULT 'employee');
 CREATE TABLE IF NOT EXISTS groups (id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS members (group_id TEXT NOT NULL, member_id TEXT NOT NULL,
     PRIMARY KEY (group_id, member_id));
@@ -126,13 +134,27 @@ class Store:
                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
     def check_version(self) -> None:
-        """Stop with a clear message when the database was written by another version of the emulator."""
+        """Bring a database of an older version up to date, or stop with a clear message when it was written
+        by another version of the emulator."""
         found = self.meta("schema_version")
         if found is None and self.is_empty():
             self.set_meta("schema_version", SCHEMA_VERSION)
-        elif found != SCHEMA_VERSION:
+            return
+        while found in MIGRATIONS:
+            found = self._migrate(found)
+        if found != SCHEMA_VERSION:
             raise StaleDatabase(f"{self.path} was written by another version of the emulator: start from a fresh one "
                                 "with `make run RESET=1` (or `python -m emulator --reset`)")
+
+    def _migrate(self, version: str) -> str:
+        """Run the statements that take the database from ``version`` to the next; returns the new version."""
+        following = str(int(version) + 1)
+        with self.transaction() as db:
+            for statement in MIGRATIONS[version]:
+                db.execute(statement)
+            db.set_meta("schema_version", following)
+        logger.info("%s: brought up to date (schema %s to %s); your data is kept", self.path, version, following)
+        return following
 
     def is_empty(self) -> bool:
         """True for a database nobody has seeded yet."""
