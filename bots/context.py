@@ -33,7 +33,8 @@ class Context(OutboxActions):
     messaging_type = "RESPONSE"
 
     def __init__(self, bot: Bot, event: Event, client: GraphClient, logger: logging.Logger | None = None, *,
-                 outbox: Outbox | None = None, state: State | None = None) -> None:
+                 outbox: Outbox | None = None, state: State | None = None, attempt: int = 1,
+                 last_attempt: bool = True) -> None:
         super().__init__(client, outbox)
         self.bot = bot
         self.event = event
@@ -43,6 +44,11 @@ class Context(OutboxActions):
         self.match: re.Match[str] | None = None
         self.sent: list[dict[str, Any]] = []
         self.state: State = state if state is not None else State()
+        #: Which run of this event this is (1 the first time; a durable inbox runs a failed event again).
+        self.attempt = attempt
+        #: True when a failure now is final: the event is parked, not retried. Under a durable inbox an error
+        #: handler's messages go out only on the last attempt; on earlier ones they are dropped with the run.
+        self.last_attempt = last_attempt
 
     def rollback(self) -> None:
         """Drop what the handler collected and changed: it failed, so none of it may take effect,

@@ -47,8 +47,10 @@ class Dispatcher:
         metrics.event(bot_name, metrics.kind_of(item), outcome.status.value)
         return outcome
 
-    def run(self, bot_name: str, item: Item, *, state: State | None = None, outbox: Outbox | None = None) -> Outcome:
-        """Type ``item`` and route it to ``bot_name``'s handler; never raises for a bad item or handler."""
+    def run(self, bot_name: str, item: Item, *, state: State | None = None, outbox: Outbox | None = None,
+            attempt: int = 1, last_attempt: bool = True) -> Outcome:
+        """Type ``item`` and route it to ``bot_name``'s handler; never raises for a bad item or handler.
+        ``attempt`` counts the runs of this event, and ``last_attempt`` says a failure now is not retried."""
         runtime = self.runtimes[bot_name]
         runtime.learn(item.object, item.entry_id)
         try:
@@ -58,7 +60,8 @@ class Dispatcher:
             return Outcome(Status.INVALID, error=error)
         if runtime.bot.ignore_self and runtime.is_own(event):
             return Outcome(Status.IGNORED)
-        ctx = Context(runtime.bot, event, runtime.client, outbox=outbox, state=state)
+        ctx = Context(runtime.bot, event, runtime.client, outbox=outbox, state=state, attempt=attempt,
+                      last_attempt=last_attempt)
         started = time.perf_counter()
         outcome = route(runtime.bot, event, ctx)
         seconds = time.perf_counter() - started

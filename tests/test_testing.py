@@ -72,6 +72,34 @@ def test_the_kit_runs_production_semantics_a_raising_handler_sends_nothing_until
     assert tester.pending == 0
 
 
+def test_an_error_handlers_apology_goes_out_once_when_the_event_is_parked(tester, bot):
+    seen = []
+
+    @bot.on_message()
+    def broken(event, ctx):
+        ctx.reply("half an answer")
+        raise RuntimeError("always fails")
+
+    @bot.error_handler
+    def apologise(error, event, ctx):
+        seen.append((ctx.attempt, ctx.last_attempt))
+        ctx.reply("Something went wrong on my side.")
+
+    tester.message("hi")
+    for _ in range(6):
+        tester.advance(300)
+    assert seen == [(1, False), (2, False), (3, False), (4, False), (5, True)]
+    assert [reply.text for reply in tester.replies] == ["Something went wrong on my side."]
+    assert [letter["error"] for letter in tester.dead_letters] == ["RuntimeError: always fails"]
+
+
+def test_in_memory_every_run_is_the_last_so_the_apology_goes_out_at_once(memory_tester, bot):
+    bot.on_message()(lambda event, ctx: 1 / 0)
+    bot.error_handler(lambda error, event, ctx: ctx.reply(f"sorry (attempt {ctx.attempt}, last {ctx.last_attempt})"))
+    memory_tester.message("hi")
+    assert [reply.text for reply in memory_tester.replies] == ["sorry (attempt 1, last True)"]
+
+
 def test_the_kit_keeps_state_between_events_as_the_durable_inbox_does(tester, bot):
     @bot.on_message()
     def count(event, ctx):

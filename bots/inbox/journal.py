@@ -91,8 +91,9 @@ class Journal(Protocol):
     def retry(self, job: Taken | TakenMessage, error: str, delay: float, *, in_line: bool) -> None:
         """Give the job back, due again in ``delay`` seconds; ``in_line`` False lets its conversation go on."""
 
-    def bury(self, job: Taken | TakenMessage, error: str) -> None:
-        """Park the job among the dead letters, with why."""
+    def bury(self, job: Taken | TakenMessage, error: str, effects: Sequence[Effect] = ()) -> None:
+        """Park the job among the dead letters, with why; an event's ``effects`` (what its error handlers sent on
+        the last attempt) are queued as one outbox message in the same step."""
 
     def progress(self, message: TakenMessage, progress: Progress) -> bool:
         """Record that the first ``progress.done`` effects of ``message`` reached Graph; False if its lease was lost."""

@@ -99,6 +99,19 @@ end
 local function held(kind, lane, owner)
   return redis.call('GET', P .. 'lock:' .. kind .. ':' .. lane) == owner
 end
+
+-- Queue one outbox message (an event's effects) in its lane; true when the lane was empty and needs a sender.
+local function queue(bot, conversation, lane, body, key)
+  local mid = redis.call('INCR', P .. 'seq')
+  redis.call('HSET', P .. 'message:' .. mid, 'bot', bot, 'conversation', conversation, 'body', body,
+             'key', key, 'received_at', now)
+  if redis.call('RPUSH', P .. 'lane:message:' .. lane, mid) == 1 then
+    redis.call('SADD', P .. 'lanes:message', lane)
+    redis.call('ZADD', P .. 'ready:message', 'LT', now, lane)
+    return true
+  end
+  return false
+end
 """
 
 _APPEND = """
@@ -203,14 +216,7 @@ for i = 4, #ARGV, 9 do
     redis.call('DEL', P .. 'event:' .. id)
     if ARGV[i + 5] == '1' then redis.call('SET', P .. 'state:' .. bot .. ':' .. conversation, ARGV[i + 6]) end
     if ARGV[i + 7] ~= '' then
-      local mid = redis.call('INCR', P .. 'seq')
-      redis.call('HSET', P .. 'message:' .. mid, 'bot', bot, 'conversation', conversation, 'body', ARGV[i + 7],
-                 'key', ARGV[i + 8], 'received_at', now)
-      if redis.call('RPUSH', P .. 'lane:message:' .. lane, mid) == 1 then
-        redis.call('SADD', P .. 'lanes:message', lane)
-        redis.call('ZADD', P .. 'ready:message', 'LT', now, lane)
-        woken = true
-      end
+      woken = queue(bot, conversation, lane, ARGV[i + 7], ARGV[i + 8]) or woken
       messages = messages + 1
     end
     release('event', lane)
@@ -245,13 +251,18 @@ return 1
 
 _BURY = """
 local kind, id, owner, lane, error = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-if not held(kind, lane, owner) then return 0 end
+if not held(kind, lane, owner) then return '' end
 remove(kind, lane, id)
 redis.call('HSET', P .. kind .. ':' .. id, 'error', error, 'failed_at', now)
 redis.call('ZADD', P .. 'dead', now, kind .. ':' .. id)
 redis.call('DECR', P .. 'pending:' .. kind)
+local woken = false
+if ARGV[7] then  -- the error handlers' effects: bot, conversation, body, key, lease, wake-up token
+  woken = queue(ARGV[7], ARGV[8], lane, ARGV[9], ARGV[10])
+  redis.call('INCR', P .. 'pending:message')
+end
 release(kind, lane)
-return 1
+return woken and wake('message', tonumber(ARGV[11]), ARGV[12], true) or ''
 """
 
 _PROGRESS = """
@@ -457,9 +468,14 @@ class RedisJournal:
                                "1" if in_line else "0"]):
             self.wake(_kind(job), "", delay)
 
-    def bury(self, job: Taken | TakenMessage, error: str) -> None:
-        """Park the job among the dead letters, with why; its lane goes on with the next one."""
-        self._run("bury", [self.prefix, _kind(job), job.id, job.owner, job.lane, storable(error)])
+    def bury(self, job: Taken | TakenMessage, error: str, effects: Sequence[Effect] = ()) -> None:
+        """Park the job among the dead letters, with why, and queue an event's ``effects`` (its error handlers'
+        messages) in the same script; its lane goes on with the next one."""
+        args: list[str | int] = [self.prefix, _kind(job), job.id, job.owner, job.lane, storable(error)]
+        if effects and isinstance(job, Taken):
+            args += [job.bot, job.conversation, storable(_COMPACT([effect.to_dict() for effect in effects])),
+                     f"{job.bot}:{job.id}:{os.urandom(6).hex()}", self.lease_ms, _token()]
+        self._woken("message", self._run("bury", args))
 
     def progress(self, message: TakenMessage, progress: Progress) -> bool:
         """Record that the first ``progress.done`` effects reached Graph, with their answers; False if the lock

@@ -110,9 +110,10 @@ class Runner:
             return None
         kind = metrics.kind_of(item)
         outbox = Outbox()
-        outcome = self.dispatcher.run(job.bot, item, state=state, outbox=outbox)
+        outcome = self.dispatcher.run(job.bot, item, state=state, outbox=outbox, attempt=job.attempts,
+                                      last_attempt=job.attempts >= self.retries.max_attempts)
         if outcome.status is Status.FAILED:
-            self._failed(job, outcome.error, kind)
+            self._failed(job, outcome.error, kind, outbox.effects)
             return None
         if outcome.status is Status.INVALID:
             self._bury(job, f"the schema refuses this item: {reason(outcome.error)}", kind)
@@ -148,15 +149,18 @@ class Runner:
             self._failed(done.job, error, kind)
             return None
 
-    def _failed(self, job: Taken, error: BaseException | None, kind: str = metrics.UNKNOWN) -> None:
-        self._settle(job, f"event {job.id}", self.retries.handler_failed(job.attempts, error), kind)
+    def _failed(self, job: Taken, error: BaseException | None, kind: str = metrics.UNKNOWN,
+                effects: Sequence[Effect] = ()) -> None:
+        self._settle(job, f"event {job.id}", self.retries.handler_failed(job.attempts, error), kind, effects)
 
-    def _settle(self, job: Taken | TakenMessage, what: str, failure: Failure, kind: str = metrics.UNKNOWN) -> None:
-        """Give failed work back to be tried again later, or park it as a dead letter."""
+    def _settle(self, job: Taken | TakenMessage, what: str, failure: Failure, kind: str = metrics.UNKNOWN,
+                effects: Sequence[Effect] = ()) -> None:
+        """Give failed work back to be tried again later, or park it as a dead letter; ``effects`` (what an
+        event's error handlers sent) go out only with the last attempt, so a person hears of a failure once."""
         if failure.retry_in is None:
             logger.error("%s: %s parked as a dead letter after %d attempts: %s", job.bot, what, job.attempts,
                          failure.reason)
-            self._bury(job, failure.reason, kind)
+            self._bury(job, failure.reason, kind, effects)
             return
         _count(job, kind, "retried")
         try:
@@ -165,14 +169,17 @@ class Runner:
             logger.error("%s: could not schedule a retry of %s (%s); its lease runs out and it is taken again",
                          job.bot, what, type(error).__name__)
 
-    def _bury(self, job: Taken | TakenMessage, why: str, kind: str = metrics.UNKNOWN) -> None:
+    def _bury(self, job: Taken | TakenMessage, why: str, kind: str = metrics.UNKNOWN,
+              effects: Sequence[Effect] = ()) -> None:
         try:
-            self.journal.bury(job, why)
+            self.journal.bury(job, why, effects)
         except Exception as error:
             logger.error("%s: could not park %s (%s); its lease runs out and it is taken again", job.bot, job.id,
                          type(error).__name__)
             return
         _count(job, kind, "dead")
+        if effects and self.on_effects is not None:
+            self.on_effects(1)
 
 
 def _count(job: Taken | TakenMessage, kind: str, outcome: str) -> None:

@@ -204,13 +204,8 @@ class SQLiteJournal:
         with self.store.transaction() as db:
             ended = _delete_leased(db, [done.job for done in finished])
             kept = [done for done in finished if done.job.id in ended]
-            messages = [(f"{done.job.bot}:{done.job.id}:{os.urandom(6).hex()}", done.job.bot, done.job.conversation,
-                         _COMPACT([effect.to_dict() for effect in done.effects]), now, now)
-                        for done in kept if done.effects]
+            _queue(db, [(done.job, done.effects) for done in kept if done.effects], now)
             states = [(done.job.bot, done.job.conversation, done.state, now) for done in kept if done.state is not None]
-            if messages:
-                db.executemany("INSERT INTO inbox_messages (key, bot, conversation, effects, available_at, "
-                               "created_at) VALUES (?, ?, ?, ?, ?, ?)", messages)
             if states:
                 db.executemany("INSERT INTO state (bot, conversation, data, updated_at) VALUES (?, ?, ?, ?) "
                                "ON CONFLICT (bot, conversation) DO UPDATE SET data = excluded.data, "
@@ -255,12 +250,16 @@ class SQLiteJournal:
                        f"{line} WHERE id = ? AND lease_owner = ?",
                        (self.clock() + delay, storable(error), job.id, job.owner))
 
-    def bury(self, job: Taken | TakenMessage, error: str) -> None:
-        """Park the job among the dead letters, with why."""
+    def bury(self, job: Taken | TakenMessage, error: str, effects: Sequence[Effect] = ()) -> None:
+        """Park the job among the dead letters, with why, and queue an event's ``effects`` (its error handlers'
+        messages) in the same transaction."""
+        now = self.clock()
         with self.store.transaction() as db:
-            db.execute(f"UPDATE {_table(job)} SET dead = 1, lease_until = 0, lease_owner = NULL, error = ?, "
-                       "failed_at = ? WHERE id = ? AND lease_owner = ?",
-                       (storable(error), self.clock(), job.id, job.owner))
+            parked = db.execute(f"UPDATE {_table(job)} SET dead = 1, lease_until = 0, lease_owner = NULL, error = ?, "
+                                "failed_at = ? WHERE id = ? AND lease_owner = ?",
+                                (storable(error), now, job.id, job.owner)).rowcount
+            if parked and effects and isinstance(job, Taken):
+                _queue(db, [(job, effects)], now)
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Every parked event and message, oldest first, with its error; no message content."""
@@ -547,3 +546,12 @@ def _message_letter(row: tuple[Any, ...]) -> dict[str, Any]:
         what = "unreadable effects"
     return {"id": f"message:{id}", "kind": "message", "bot": bot, "conversation": conversation, "what": what,
             "attempts": attempts, "error": error, "failed_at": failed_at}
+
+
+def _queue(db: sqlite3.Connection, runs: Sequence[tuple[Taken, Sequence[Effect]]], now: float) -> None:
+    """Queue each event's effects as one outbox message, keyed for Graph's idempotency."""
+    if runs:
+        db.executemany("INSERT INTO inbox_messages (key, bot, conversation, effects, available_at, created_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+                       [(f"{job.bot}:{job.id}:{os.urandom(6).hex()}", job.bot, job.conversation,
+                         _COMPACT([effect.to_dict() for effect in effects]), now, now) for job, effects in runs])

@@ -384,6 +384,15 @@ def test_a_handler_that_always_raises_is_retried_then_parked_and_its_conversatio
     assert [(letter["attempts"], letter["error"]) for letter in letters] == [(3, "RuntimeError: poison 1")]
 
 
+def test_an_error_handlers_apology_reaches_graph_once_when_the_event_is_parked(in_process, bot, graph_server):
+    bot.error_handler(lambda error, event, ctx: ctx.reply(f"sorry: {error}"))
+    served = in_process()
+    post_from_three(served, ["a", "poison 1", "c"])
+
+    served.work_until(lambda: served.inbox.dead_letters() and "sorry: poison 1" in sent_texts(graph_server))
+    assert sorted(sent_texts(graph_server)) == ["re:a", "re:c", "sorry: poison 1"]
+
+
 def test_an_event_whose_finish_fails_is_retried_then_parked_while_its_batch_is_saved(in_process, graph_server,
                                                                                       monkeypatch):
     served = in_process()

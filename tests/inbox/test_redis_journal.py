@@ -256,3 +256,14 @@ def test_waiting_since_is_when_the_longest_ready_lane_became_ready(journal):
     assert before <= since < before + 0.05, "the first lane's time, not the second's"
     assert sorted(run_all(journal)) == ["a", "b"]
     assert journal.waiting_since() is None
+
+
+def test_burying_an_event_with_its_error_handlers_effects_queues_them_and_wakes_a_sender(journal, wakes):
+    journal.append("demo", items("boom"))
+    [event] = journal.take("w")
+    journal.bury(event, "RuntimeError: boom", [REPLY])
+    assert [letter["id"] for letter in journal.dead_letters()] == [f"event:{event.id}"]
+    assert journal.counts() == {"events": 0, "messages": 1}
+    assert wakes[-1][0] == "message"
+    [message] = journal.take_messages("s")
+    assert json.loads(message.body) == [REPLY.to_dict()] and message.lane == event.lane

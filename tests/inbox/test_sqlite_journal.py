@@ -342,3 +342,11 @@ def test_work_retried_later_is_not_waiting_until_it_is_due(journal, clock):
     assert journal.waiting_since() == 1030.0
 
 
+def test_burying_an_event_with_its_error_handlers_effects_queues_them_in_the_same_step(journal, clock):
+    journal.append("demo", delivery("boom"))
+    [event] = journal.take("w", 10)
+    journal.bury(event, "RuntimeError: boom", [reply("Sorry, that failed.")])
+    assert [letter["id"] for letter in journal.dead_letters()] == [f"event:{event.id}"]
+    [message] = journal.take_messages("s", 10)
+    assert [effect["body"]["message"]["text"] for effect in json.loads(message.body)] == ["Sorry, that failed."]
+    assert message.key.startswith(f"demo:{event.id}:")
