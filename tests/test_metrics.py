@@ -69,6 +69,15 @@ def test_deliveries_are_counted_by_bot_and_status_and_an_unknown_bot_is_one_labe
     assert 'bot="nobody-1"' not in Scrape(tester.client).text
 
 
+def test_a_body_over_the_size_limit_is_counted_as_a_413(bot):
+    tester = BotTester(bot, settings={"WEBHOOK_MAX_BYTES": "1024"})
+    counts = Counts(tester.client)
+    raw = json.dumps(tester.build.message("x" * 2000)).encode()
+    answer = tester.client.post("/webhooks/demo", data=raw, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 413 and "1024" in answer.json["error"]["message"]
+    assert counts.moved("bots_deliveries_total", bot="demo", status="413") == 1
+
+
 def test_handled_unmatched_and_duplicate_events_and_the_handler_time(bot):
     @bot.on_message()
     def slow(event, ctx):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Request, Response, current_app, request
+from werkzeug.exceptions import HTTPException
 
 from .. import metrics
 from ..receiver import Receiver, Reply
@@ -33,9 +34,14 @@ def _webhook(bot: str, topic: str | None) -> Response:
     if incoming.method == "GET":
         return _response(receiver.handshake(bot, topic, incoming.args))
     incoming.max_content_length = receiver.max_body_bytes  # WEBHOOK_MAX_BYTES here, whatever the app allows elsewhere
-    body = incoming.get_data(cache=False)
+    known = bot if bot in receiver.runtimes else metrics.UNKNOWN
+    try:
+        body = incoming.get_data(cache=False)
+    except HTTPException as refused:  # 413 over WEBHOOK_MAX_BYTES, 400 for a body cut short: counted, then answered
+        metrics.delivered(known, refused.code or 400)
+        raise
     reply = receiver.deliver(bot, topic, body, incoming.headers, incoming.remote_addr)
-    metrics.delivered(bot if bot in receiver.runtimes else metrics.UNKNOWN, reply.status)
+    metrics.delivered(known, reply.status)
     return _response(reply)
 
 
