@@ -1,5 +1,9 @@
 """The Admin Panel (``/admin``): integrations and every setting PROTOCOL.md section 9 lists.
 
+Only an Administrator with the permission to configure integrations gets in: anyone else gets a
+403 (a page, or a JSON error for a request that asks for JSON), and a visitor who has not picked
+who they are is sent to do so first, then brought back.
+
 Each section of an integration's page is one small form posting to its own URL; a bad value
 comes back as a message beside the form, and nothing is saved. Saving a webhook runs the GET
 handshake against the callback first and refuses to save, with the reason, when it fails.
@@ -11,11 +15,14 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
+from . import devsync
 from .calls import state
+from .community import ADMIN, CONFIGURE_INTEGRATIONS, may
 from .integrations import PERMISSIONS, TOPICS, Integration, Subscription, allow_list
+from .people import viewer
 from .webhooks import handshake
 
 if TYPE_CHECKING:
@@ -27,6 +34,7 @@ MAX_NAME, MAX_DESCRIPTION = 80, 500
 
 def blueprint() -> Blueprint:
     bp = Blueprint("admin", __name__)
+    bp.before_request(_administrators_only)
     bp.add_url_rule("/", view_func=index, methods=["GET"])
     bp.add_url_rule("/integrations", view_func=create, methods=["POST"])
     bp.add_url_rule("/integrations/<integration_id>", view_func=details, methods=["GET"])
@@ -41,6 +49,36 @@ def blueprint() -> Blueprint:
                     methods=["POST"])
     bp.add_app_template_filter(_timestamp, "timestamp")
     return bp
+
+
+def _administrators_only() -> Response | tuple[str, int] | None:
+    """Let an Administrator through; send a visitor who is nobody yet to pick who they are, refuse anyone else."""
+    person = viewer()
+    if may(person, CONFIGURE_INTEGRATIONS):
+        return None
+    if person is None and not _wants_json():
+        back = request.full_path.rstrip("?") if request.method == "GET" else url_for("admin.index")
+        return redirect(url_for("people.home", next=back))
+    return _refusal(person)
+
+
+def _wants_json() -> bool:
+    """Whether the request is the API's (it asks for JSON or sends it) rather than a page's."""
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return request.is_json or best == "application/json"
+
+
+def _refusal(person: dict[str, Any] | None) -> Response | tuple[str, int]:
+    """The 403 that says who may open the Admin Panel and how to become them (JSON for the API)."""
+    administrators = _emulator().community.with_role(ADMIN)
+    who = person["name"] if person else "nobody"
+    message = (f"The Admin Panel is for Administrators who may configure integrations; you are signed in as {who}. "
+               f"Pick an Administrator ({', '.join(p['name'] for p in administrators) or 'none'}) on /work/.")
+    if _wants_json():
+        answer = jsonify({"error": {"message": message, "type": "forbidden"}})
+        answer.status_code = 403 if person else 401
+        return answer
+    return render_template("forbidden.html", administrators=administrators, message=message), 403
 
 
 def _timestamp(seconds: int) -> str:
@@ -135,6 +173,7 @@ def save_details(integration_id: str) -> Response:
 def reset_token(integration_id: str) -> Response:
     integration = _integration(integration_id)
     _emulator().integrations.reset_token(integration.id)
+    devsync.credentials_reset(integration.id)
     _audit("ADMIN_RESET_ACCESS_TOKEN", integration)
     verb = "reset: the old token stopped working" if integration.access_token else "created"
     return _back(integration, "credentials", f"Access token {verb}. Copy the new one into your server's settings.")
@@ -143,6 +182,7 @@ def reset_token(integration_id: str) -> Response:
 def reset_secret(integration_id: str) -> Response:
     integration = _integration(integration_id)
     _emulator().integrations.reset_secret(integration.id)
+    devsync.credentials_reset(integration.id)
     _audit("ADMIN_RESET_APP_SECRET", integration)
     return _back(integration, "credentials", "App Secret reset: webhooks are signed with the new one now. Put it "
                                              "in your server's settings (keep the old one as <BOT>_APP_SECRET_PREVIOUS "

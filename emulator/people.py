@@ -8,12 +8,14 @@ messages, buttons, typing and seen indicators, feeds and previews without a relo
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, abort, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, send_from_directory, session, url_for
 from werkzeug.wrappers import Response
 
 from .calls import state
+from .community import CONFIGURE_INTEGRATIONS, may, role_of
 from .integrations import Integration
 from .previews import links_in
 
@@ -45,7 +47,20 @@ def blueprint() -> Blueprint:
     bp.add_url_rule("/api/preview", view_func=api_preview, methods=["GET"])
     bp.add_url_rule("/api/collection", view_func=api_collection, methods=["GET"])
     bp.app_context_processor(_context)
+    bp.record_once(lambda setup: setup.app.add_url_rule("/favicon.ico", "favicon", favicon))
     return bp
+
+
+def favicon() -> Response:
+    """The site icon where browsers look for it by default (pages also link it from static/)."""
+    return send_from_directory(Path(__file__).parent / "static", "favicon.svg", mimetype="image/svg+xml",
+                               max_age=86400)
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Where to go after signing in: a path on this site (never another site's URL), else ``default``."""
+    target = target or ""
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else default
 
 
 def _emulator() -> Emulator:
@@ -59,7 +74,11 @@ def viewer() -> dict[str, Any] | None:
 
 
 def _context() -> dict[str, Any]:
-    return {"viewer": viewer(), "everyone": _emulator().community.people()}
+    """What every page shows in its header: who is signed in, their role, and everyone to switch to."""
+    person = viewer()
+    return {"viewer": person, "everyone": _emulator().community.people(),
+            "role": role_of(person).title if person else None,
+            "configures": may(person, CONFIGURE_INTEGRATIONS)}
 
 
 def _need_viewer() -> dict[str, Any]:
@@ -82,7 +101,8 @@ def _text(body: dict[str, Any], name: str = "text") -> str:
 
 # pages -----------------------------------------------------------------------------------------
 def home() -> str:
-    return render_template("home.html")
+    """Pick who you are; ``next`` is where the pick leads (the page that asked for someone signed in)."""
+    return render_template("home.html", next=safe_next(request.args.get("next"), url_for("people.chat")))
 
 
 def choose_viewer() -> Response:
@@ -91,8 +111,7 @@ def choose_viewer() -> Response:
         abort(400)
     session["viewer"] = person_id
     _emulator().activity.logged_in(person_id)
-    target = request.form.get("next", "")
-    return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("people.chat"))
+    return redirect(safe_next(request.form.get("next"), url_for("people.chat")))
 
 
 def chat(thread_id: str | None) -> str | Response:

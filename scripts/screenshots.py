@@ -85,6 +85,8 @@ def shoot(url: str) -> None:
         expect(page.locator(".preview")).to_have_count(2)
         page.screenshot(path=str(DOCS / "group-previews.png"))
         page.set_viewport_size({"width": 1280, "height": 900})
+        page.goto("/work/")
+        page.get_by_role("button", name=re.compile("Jordan Lee")).click()  # the Administrator opens the Admin Panel
         page.goto("/admin/integrations/111111111111111#visibility")
         page.screenshot(path=str(DOCS / "admin-panel.png"))
         browser.close()

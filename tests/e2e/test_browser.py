@@ -30,6 +30,7 @@ CREDENTIALS = {"HELPDESK_APP_SECRET": "browser-secret-0123456789", "HELPDESK_ACC
                "DOCS_VERIFY_TOKEN": "browser-verify-docs", "DOCS_APP_ID": "222222222222222"}
 HELPDESK_ID, DOCS_ID = CREDENTIALS["HELPDESK_APP_ID"], CREDENTIALS["DOCS_APP_ID"]
 IT_HELP, PLANNING = "1500000000000001", "1500000000000002"
+ADMINISTRATOR = "Jordan Lee"
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -83,6 +84,12 @@ def be(page: Page, name: str) -> None:
     expect(page.locator("#viewer-select")).to_have_value(re.compile(r"\d+"))
 
 
+def be_the_administrator(page: Page) -> None:
+    """Sign in as the seeded Administrator, the one person the Admin Panel lets in."""
+    be(page, ADMINISTRATOR)
+    expect(page.locator("#me-role")).to_have_text("Administrator")
+
+
 def switch_to(page: Page, name: str) -> None:
     """Switch person with the selector at the top, staying on the page."""
     page.locator("#viewer-select").select_option(label=name)
@@ -97,6 +104,7 @@ def graph(workplace: str, method: str, path: str, token: str, **kwargs) -> reque
 
 
 def test_create_an_integration_and_subscribe_its_webhooks(page: Page, workplace: str):
+    be_the_administrator(page)
     page.goto("/admin/")
     page.get_by_label("Name").fill("Standup bot")
     page.get_by_label("Description").fill("Asks the team for their daily update")
@@ -113,7 +121,7 @@ def test_create_an_integration_and_subscribe_its_webhooks(page: Page, workplace:
     hook.get_by_label("messages", exact=True).check()
     hook.get_by_role("button", name="Save page webhook").click()
     expect(page.locator("#webhook-page .flash.error")).to_contain_text("Not saved")
-    bots_url = requests.get(f"{workplace}/admin/integrations/{HELPDESK_ID}").text
+    bots_url = page.request.get(f"{workplace}/admin/integrations/{HELPDESK_ID}").text()
     live_callback = re.search(r'value="(http://127\.0\.0\.1:\d+/webhooks/helpdesk)"', bots_url).group(1)
     hook = page.locator("#webhook-page")
     hook.get_by_label("Callback URL").fill(live_callback)
@@ -121,6 +129,18 @@ def test_create_an_integration_and_subscribe_its_webhooks(page: Page, workplace:
     hook.get_by_role("button", name="Save page webhook").click()
     expect(page.locator("#webhook-page .flash.ok")).to_contain_text("answered the verification request")
     expect(page.locator("#webhook-page .badge")).to_have_text("subscribed")
+
+
+def test_the_admin_panel_signs_in_an_administrator(page: Page):
+    page.goto(f"/admin/integrations/{HELPDESK_ID}")
+    expect(page).to_have_url(re.compile(r"/work/\?next=/admin/integrations/"))
+    page.get_by_role("button", name=re.compile("Dana Whitfield")).click()
+    expect(page.locator("h1")).to_have_text("Administrators only")
+    expect(page.locator("#signed-in")).to_contain_text("Dana Whitfield Employee")
+    page.get_by_role("button", name="Switch to Jordan Lee (Administrator)").click()
+    expect(page).to_have_url(re.compile(f"/admin/integrations/{HELPDESK_ID}$"))
+    expect(page.locator("#signed-in")).to_contain_text("Jordan Lee Administrator")
+    expect(page.get_by_role("link", name="Admin Panel")).to_be_visible()
 
 
 def test_chat_with_the_helpdesk_through_quick_replies_and_the_menu(page: Page):
@@ -216,6 +236,7 @@ def test_share_a_document_from_the_composer(page: Page):
 
 
 def test_a_reset_token_refuses_the_bots_calls(page: Page, workplace: str):
+    be_the_administrator(page)
     page.goto(f"/admin/integrations/{DOCS_ID}")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Reset access token").click()
@@ -226,6 +247,7 @@ def test_a_reset_token_refuses_the_bots_calls(page: Page, workplace: str):
     page.get_by_placeholder("Write a message").fill("find travel")
     page.get_by_role("button", name="Send").click()
     expect(page.locator("#messages")).to_contain_text("find travel")
+    be_the_administrator(page)
     page.goto(f"/admin/integrations/{DOCS_ID}#usage")
     refused = page.locator("#recent-calls tr.refused", has_text="me/messages").first
     expect(refused).to_contain_text("HTTP 401, refused: Graph error 190")
@@ -234,6 +256,7 @@ def test_a_reset_token_refuses_the_bots_calls(page: Page, workplace: str):
 
 
 def test_a_disabled_integration_is_refused_and_hidden(page: Page, workplace: str):
+    be_the_administrator(page)
     page.goto(f"/admin/integrations/{HELPDESK_ID}")
     page.locator("#visibility").get_by_label("Enabled").uncheck()
     page.get_by_role("button", name="Save visibility").click()
@@ -245,6 +268,7 @@ def test_a_disabled_integration_is_refused_and_hidden(page: Page, workplace: str
     page.get_by_role("link", name="Work Chat").click()
     expect(page.locator(".bot-directory")).not_to_contain_text("helpdesk")
     expect(page.locator(".bot-directory")).to_contain_text("docs")
+    be_the_administrator(page)
     page.goto(f"/admin/integrations/{HELPDESK_ID}")
     page.locator("#visibility").get_by_label("Enabled").check()
     page.get_by_role("button", name="Save visibility").click()

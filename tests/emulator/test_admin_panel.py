@@ -6,16 +6,18 @@ import re
 
 import pytest
 import requests
-from emulator_helpers import DANA, VERIFY
+from emulator_helpers import DANA, VERIFY, person
 
 from bots.errors import GraphError
 from bots.graph import GraphClient, RetryPolicy
 from bots.signature import SHA256_HEADER, verify
+from emulator.seed import ADMINISTRATOR
 
 
 @pytest.fixture
 def admin(emulator) -> requests.Session:
-    return requests.Session()
+    """A browser signed in as the seeded Administrator (only an Administrator opens the Admin Panel)."""
+    return person(emulator, ADMINISTRATOR)
 
 
 def create(emulator, admin, name: str = "Standup bot") -> str:
