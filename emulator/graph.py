@@ -16,8 +16,9 @@ import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, redirect, request, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
 
-from . import content, messaging, subscriptions
+from . import content, messaging, params, subscriptions
 from .calls import Call, GraphError, Handler, Permission, Recorder, graph_error, state
 from .idempotency import HEADER
 from .integrations import Integration
@@ -25,6 +26,7 @@ from .integrations import Integration
 __all__ = ["Recorder", "blueprint", "graph_error"]
 
 VERSION = re.compile(r"^v\d+(\.\d+)?/")
+AUTH_PARAMS = ("access_token", "appsecret_proof", "appsecret_time")
 CALLS_PER_HOUR = 20_000
 
 def blueprint() -> Blueprint:
@@ -35,7 +37,7 @@ def blueprint() -> Blueprint:
     return bp
 
 
-def _root() -> Response:
+def _root() -> WerkzeugResponse:
     """The Graph API's root (``GET /?ids=...``); a bare ``GET /`` from a browser, which no Graph
     client sends, goes to the people's side at ``/work/``."""
     if request.method == "GET" and not request.args and "Authorization" not in request.headers:
@@ -152,23 +154,20 @@ def _usage_headers(response: Response, integration: Integration) -> None:
 
 
 def _body() -> dict[str, Any]:
-    """The call's parameters: a JSON object, a form, or the query string, as Graph accepts them."""
-    if request.method == "GET":
-        return request.args.to_dict()
-    if request.data and request.is_json:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise GraphError("(#100) The request body must be a JSON object.", 100)
-        return body
-    form = request.form.to_dict() or {k: v for k, v in request.args.items()
-                                      if k not in ("access_token", "appsecret_proof", "appsecret_time")}
-    for key, value in form.items():
-        if value[:1] in "[{":
-            try:
-                form[key] = json.loads(value)
-            except ValueError:
-                pass
-    return form
+    """The call's parameters as Graph merges them: the query string, then a form or a JSON object over it;
+    a nested object may come as JSON or in bracket form (``persistent_menu[0][locale]=default``)."""
+    try:
+        query = params.parse((k, v) for k, v in request.args.items(multi=True) if k not in AUTH_PARAMS)
+        if request.method == "GET":
+            return query
+        if request.data and request.is_json:
+            body = request.get_json(silent=True)
+            if not isinstance(body, dict):
+                raise GraphError("(#100) The request body must be a JSON object.", 100)
+            return {**query, **body}
+        return {**query, **params.parse(request.form.items(multi=True))}
+    except params.ParamError as error:
+        raise GraphError(f"(#100) {error}", 100) from error
 
 
 # routing ---------------------------------------------------------------------------------------

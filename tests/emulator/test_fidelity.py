@@ -1,0 +1,136 @@
+"""The local Workplace answers as Workplace did (issue 15): requests sent exactly as Meta's sample
+integrations send them (fbsamples/workplace-platform-samples: ExpenseBot, ThanksBot) get the answers
+those clients expect. Sources of each behaviour: docs/workplace-fidelity.md."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qsl, urlencode
+
+import pytest
+import requests
+from emulator_helpers import DANA, IT_HELP, TOKEN
+from hypothesis import given
+from hypothesis import strategies as st
+
+from emulator import params
+
+SAM, PRIYA, MARIA = "100071234567891", "100071234567892", "100071234567895"
+
+
+@pytest.fixture
+def workplace(emulator):
+    """The emulator with the helpdesk integration as a sample deploys it: no appsecret_proof required."""
+    helpdesk = emulator.state.integrations.by_name("helpdesk")
+    emulator.state.integrations.update(helpdesk.id, require_proof=0)
+    emulator.helpdesk = helpdesk
+    return emulator
+
+
+def graph(emulator, method: str, path: str, token: str = TOKEN, **kwargs) -> requests.Response:
+    """A Graph call as Node's ``request`` makes it with ``auth: {bearer}``: the token in the header."""
+    return requests.request(method, f"{emulator.url}/{path}", headers={"Authorization": f"Bearer {token}"},
+                            timeout=10, **kwargs)
+
+
+def mentions(emulator, callback) -> list[dict]:
+    """The mention changes delivered to the bot so far."""
+    assert emulator.state.courier.wait_idle()
+    return [change["value"] for delivery in callback.deliveries for entry in delivery["body"]["entry"]
+            for change in entry.get("changes", []) if change["field"] == "mention"]
+
+
+def group_changes(emulator, callback, field: str) -> list[dict]:
+    assert emulator.state.courier.wait_idle()
+    return [change["value"] for delivery in callback.deliveries if delivery["body"]["object"] == "group"
+            for entry in delivery["body"]["entry"] for change in entry["changes"] if change["field"] == field]
+
+
+# 4. nested parameters in bracket form ---------------------------------------------------------
+MENU = {"persistent_menu": [{"locale": "default", "composer_input_disabled": "false", "call_to_actions": [
+    {"title": "File a new claim", "type": "postback", "payload": "FILE_NEW_CLAIM"},
+    {"title": "View open claims", "type": "postback", "payload": "VIEW_OPEN_CLAIMS"}]}]}
+#: MENU as Node's ``qs`` writes ``qs: {persistent_menu: [...]}`` (ExpenseBot's setupPersistentMenu).
+MENU_PAIRS = [
+    ("persistent_menu[0][locale]", "default"), ("persistent_menu[0][composer_input_disabled]", "false"),
+    ("persistent_menu[0][call_to_actions][0][title]", "File a new claim"),
+    ("persistent_menu[0][call_to_actions][0][type]", "postback"),
+    ("persistent_menu[0][call_to_actions][0][payload]", "FILE_NEW_CLAIM"),
+    ("persistent_menu[0][call_to_actions][1][title]", "View open claims"),
+    ("persistent_menu[0][call_to_actions][1][type]", "postback"),
+    ("persistent_menu[0][call_to_actions][1][payload]", "VIEW_OPEN_CLAIMS")]
+
+
+@pytest.mark.parametrize("where", ["params", "data"])
+def test_a_persistent_menu_in_bracket_form_sets_the_same_menu_as_json(workplace, where):
+    answer = graph(workplace, "POST", "me/messenger_profile", **{where: MENU_PAIRS})
+    assert answer.status_code == 200 and answer.json() == {"result": "success"}, answer.text
+    read = graph(workplace, "GET", "me/messenger_profile", params={"fields": "persistent_menu"}).json()
+    assert read == {"data": [MENU]}
+
+
+def test_a_greeting_in_bracket_form_and_one_as_a_json_string_are_the_same(workplace):
+    greeting = [{"locale": "default", "text": "Hello! I'm Expense Bot."}, {"locale": "en_US", "text": "Howdy!"}]
+    pairs = [("greeting[0][locale]", "default"), ("greeting[0][text]", "Hello! I'm Expense Bot."),
+             ("greeting[1][locale]", "en_US"), ("greeting[1][text]", "Howdy!")]
+    graph(workplace, "POST", "me/messenger_profile", params=pairs).raise_for_status()
+    first = graph(workplace, "GET", "me/messenger_profile", params={"fields": "greeting"}).json()
+    graph(workplace, "POST", "me/messenger_profile", data={"greeting": json.dumps(greeting)}).raise_for_status()
+    second = graph(workplace, "GET", "me/messenger_profile", params={"fields": "greeting"}).json()
+    assert first == second == {"data": [{"greeting": greeting}]}
+
+
+def test_a_message_sent_as_a_bracket_form_reaches_the_person(workplace):
+    answer = graph(workplace, "POST", "me/messages", data=[("recipient[id]", DANA), ("message[text]", "Hi Dana"),
+                                                           ("message[quick_replies][0][content_type]", "text"),
+                                                           ("message[quick_replies][0][title]", "New Claim"),
+                                                           ("message[quick_replies][0][payload]", "FILE_NEW_CLAIM")])
+    assert answer.status_code == 200 and answer.json()["recipient_id"] == DANA, answer.text
+    thread, _ = workplace.state.community.direct_thread(DANA, workplace.helpdesk.page_id)
+    [message] = workplace.state.community.messages(thread["id"])
+    assert message["body"] == {"text": "Hi Dana", "quick_replies": [
+        {"content_type": "text", "title": "New Claim", "payload": "FILE_NEW_CLAIM"}]}
+
+
+def test_a_comment_whose_message_is_in_the_query_string_is_posted_as_thanksbot_replies(workplace):
+    post = workplace.state.activity.post(IT_HELP, DANA, "Thanks @Priya Raman")
+    answer = graph(workplace, "POST", f"{post['id']}/comments", params={"message": f"@[{PRIYA}] got 1 thanks"})
+    assert answer.status_code == 200, answer.text
+    comment = workplace.state.community.item(answer.json()["id"])
+    assert comment["message"] == f"@[{PRIYA}] got 1 thanks" and comment["post_id"] == post["id"]
+
+
+def test_a_name_given_both_as_a_value_and_as_an_object_is_refused(workplace):
+    answer = graph(workplace, "POST", "me/messages", data=[("recipient", DANA), ("recipient[id]", DANA),
+                                                           ("message[text]", "x")])
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == 100
+
+
+KEYS = st.text(st.characters(blacklist_characters="[]", blacklist_categories=("Cs",)), min_size=1, max_size=6)
+LEAVES = (st.text(max_size=8).filter(lambda text: text[:1] not in "[{") | st.integers() | st.booleans()
+          | st.none())
+OBJECTS = st.recursive(LEAVES, lambda inner: st.lists(inner, min_size=1, max_size=4)
+                       | st.dictionaries(KEYS.filter(lambda key: not key.isascii() or not key.isdigit()), inner,
+                                         min_size=1, max_size=4), max_leaves=12)
+TOP = st.dictionaries(KEYS, OBJECTS, min_size=1, max_size=4)
+
+
+def as_form(value):
+    """``value`` with every leaf as a form carries it (text)."""
+    if isinstance(value, dict):
+        return {key: as_form(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [as_form(child) for child in value]
+    return params.as_text(value)
+
+
+@given(TOP)
+def test_any_nested_object_bracket_encoded_on_the_wire_parses_back_to_itself(value):
+    wire = urlencode(params.encode(value))
+    assert params.parse(parse_qsl(wire, keep_blank_values=True)) == as_form(value)
+
+
+@given(TOP)
+def test_any_nested_object_as_json_strings_parses_back_to_itself(value):
+    containers = {key: child for key, child in value.items() if isinstance(child, (dict, list))}
+    assert params.parse((key, json.dumps(child)) for key, child in containers.items()) == containers
