@@ -173,8 +173,10 @@ class Activity:
         self._to_group(group_id, member_id, "membership", value)
 
     def _mentions(self, group_id: str, text: str) -> tuple[str, str, list[dict[str, Any]]]:
+        """Tag ``@Full Name`` of anyone in the company and ``@name`` of the group's bots, as the composer does."""
+        people = {person["id"]: person["name"] for person in self.community.people()}
         bots = {bot.page_id: bot.name for bot in self.bots_in(self.community.members(group_id))}
-        return mention_tags(text, self.community.names(), bots)
+        return mention_tags(text, self.community.taggable(), {**people, **bots})
 
     def _mentioned(self, tags: list[dict[str, Any]], author_id: str, value: dict[str, Any],
                    item: dict[str, Any]) -> None:

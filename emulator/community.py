@@ -7,13 +7,21 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .store import Store, dumps, now
 
 MENTION = re.compile(r"@\[(\d+)\]")
 TYPING_SECONDS = 20
+
+
+class Taggable(NamedTuple):
+    """What a mention tags: its name and its Graph type (``user``, ``page`` for a bot, ``group``)."""
+
+    name: str
+    type: str
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,25 @@ class Community:
             self.add_person(person_id, f"Guest {person_id[-4:]}", f"guest{person_id}@example.com", "Guest")
             found = self.person(person_id)
         return found or {}
+
+    def set_profile(self, person_id: str, department: str = "", manager_id: str | None = None,
+                    locale: str = "en_US") -> None:
+        """What Graph reads of a person besides their row: department, manager (a person's id), locale."""
+        self.store.execute("INSERT OR REPLACE INTO profiles VALUES (?, ?, ?, ?)",
+                           (person_id, department, manager_id, locale))
+
+    def profile(self, person_id: str) -> dict[str, Any]:
+        """The person's department, manager_id and locale (empty, none and en_US when never set)."""
+        found = self.store.one("SELECT department, manager_id, locale FROM profiles WHERE person_id = ?",
+                               (person_id,))
+        return found or {"department": "", "manager_id": None, "locale": "en_US"}
+
+    def taggable(self) -> dict[str, Taggable]:
+        """Whatever an @-mention can tag, by id: people (user), bots (page) and groups (group)."""
+        rows = self.store.all("SELECT id, name, 'user' AS type FROM people "
+                              "UNION ALL SELECT page_id AS id, name, 'page' AS type FROM integrations "
+                              "UNION ALL SELECT id, name, 'group' AS type FROM groups")
+        return {row["id"]: Taggable(row["name"], row["type"]) for row in rows}
 
     def names(self) -> dict[str, str]:
         """Display names of everyone who can write: people and bots, by id."""
@@ -218,21 +245,29 @@ class Community:
         self.store.execute("UPDATE threads SET seen_until = ? WHERE id = ?", (now(), thread_id))
 
 
-def mention_tags(text: str, names: dict[str, str], candidates: dict[str, str]) -> tuple[str, str, list[dict[str, Any]]]:
-    """Turn ``@name`` (a candidate's name, case-insensitive) into Graph's ``@[id]`` form; returns that text,
-    the text as rendered (each mention shown as the name) and the tags (id, name, offset, length) in it."""
-    by_name = {name.lower(): member for member, name in candidates.items()}
-    if by_name:
-        pattern = re.compile(r"@(" + "|".join(re.escape(n) for n in sorted(by_name, key=len, reverse=True)) + r")\b",
-                             re.IGNORECASE)
-        text = pattern.sub(lambda m: f"@[{by_name[m.group(1).lower()]}]", text)
+def mention_tags(text: str, known: Mapping[str, Taggable],
+                 nameable: Mapping[str, str]) -> tuple[str, str, list[dict[str, Any]]]:
+    """Turn ``@Full Name`` (a ``nameable`` id's name, case-insensitive, the longest first) into Graph's ``@[id]``
+    form; returns that text, the text as rendered (each mention shown as the name) and the tags in it, each
+    with the type of what it tags (``known``: user, page or group; an unknown id counts as a user)."""
+    text = _by_name(text, nameable)
     tags, rendered, last = [], [], 0
     for found in MENTION.finditer(text):
         rendered.append(text[last:found.start()])
-        name = names.get(found.group(1), found.group(1))
+        name, kind = known.get(found.group(1), Taggable(found.group(1), "user"))
         offset = sum(len(part) for part in rendered)
-        tags.append({"id": found.group(1), "name": name, "type": "user", "offset": offset, "length": len(name)})
+        tags.append({"id": found.group(1), "name": name, "type": kind, "offset": offset, "length": len(name)})
         rendered.append(name)
         last = found.end()
     rendered.append(text[last:])
     return text, "".join(rendered), tags
+
+
+def _by_name(text: str, nameable: Mapping[str, str]) -> str:
+    """``text`` with each ``@name`` of ``nameable`` written ``@[id]``."""
+    by_name = {name.lower(): member for member, name in nameable.items() if name}
+    if not by_name:
+        return text
+    names = "|".join(re.escape(name) for name in sorted(by_name, key=len, reverse=True))
+    pattern = re.compile(rf"@({names})(?!\w)", re.IGNORECASE)
+    return pattern.sub(lambda m: f"@[{by_name[m.group(1).lower()]}]", text)

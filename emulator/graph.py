@@ -25,7 +25,7 @@ from .integrations import Integration
 
 __all__ = ["Recorder", "blueprint", "graph_error"]
 
-VERSION = re.compile(r"^v\d+(\.\d+)?/")
+VERSION = re.compile(r"^v\d+(\.\d+)?(/|$)")
 AUTH_PARAMS = ("access_token", "appsecret_proof", "appsecret_time")
 CALLS_PER_HOUR = 20_000
 
@@ -184,6 +184,7 @@ THREAD = r"(t_\d+)"
 #: Every endpoint: method, path pattern (the groups are the handler's arguments), handler, permission.
 ROUTES: list[tuple[str, re.Pattern[str], Handler, Permission]] = [
     (verb, re.compile(pattern), handler, permission) for verb, pattern, handler, permission in [
+        ("GET", "", content.read_many, None),
         ("POST", "me/messages", messaging.send, "Message any member"),
         ("POST", "me/messenger_profile", messaging.profile_set, "Message any member"),
         ("GET", "me/messenger_profile", messaging.profile_get, None),

@@ -27,6 +27,15 @@ PEOPLE = [
     ("100071234567894", "Jordan Lee", "jordan@example.com", "IT support"),
     ("100071234567895", "Maria Garcia", "maria@example.com", "Finance"),
 ]
+#: Each person's department and manager (their id), as Graph's ``department`` and ``managers`` read them.
+ORG = {
+    "100071234567890": ("Product", "100071234567895"),
+    "100071234567891": ("Engineering", "100071234567890"),
+    "100071234567892": ("People", "100071234567895"),
+    "100071234567893": ("Design", "100071234567890"),
+    "100071234567894": ("IT", "100071234567891"),
+    "100071234567895": ("Finance", None),
+}
 GROUPS = [
     ("1500000000000001", "IT Help", "Ask IT anything. Mention @helpdesk and it answers in the thread."),
     ("1500000000000002", "Product Planning", "Plans and documents. Share a docs.example.com link to see its preview."),
@@ -49,6 +58,7 @@ def seed(store: Store, env: Mapping[str, str], bot_url: str = DEFAULT_BOT_URL) -
     community, integrations = Community(store), Integrations(store)
     for person in PEOPLE:
         community.add_person(*person)
+    _fill_profiles(community)
     community.set_role(ADMINISTRATOR, ADMIN)
     pages = [i.page_id for i in install(integrations, env, bot_url)]
     for group_id, name, description in GROUPS:
@@ -93,6 +103,7 @@ def sync(store: Store, env: Mapping[str, str]) -> None:
     """Bring the example integrations' credentials in line with ``env`` (the bot server reads the same),
     so a regenerated .env keeps ``make run`` wired; other settings stay as the admin left them."""
     _keep_an_administrator(Community(store))
+    _fill_profiles(Community(store))
     integrations = Integrations(store)
     for integration in integrations.all():
         prefix = integration.name.upper()
@@ -100,6 +111,14 @@ def sync(store: Store, env: Mapping[str, str]) -> None:
         if token and secret and (token, secret) != (integration.access_token, integration.app_secret):
             integrations.update(integration.id, access_token=token, app_secret=secret)
             logger.info("%s: credentials re-read from the environment (.env)", integration.name)
+
+
+def _fill_profiles(community: Community) -> None:
+    """Give the seeded people their department and manager (ORG) where they have none yet, so a database
+    seeded before profiles existed answers ``managers`` too."""
+    for person_id, (department, manager_id) in ORG.items():
+        if community.person(person_id) and not community.profile(person_id)["department"]:
+            community.set_profile(person_id, department, manager_id)
 
 
 def _keep_an_administrator(community: Community) -> None:

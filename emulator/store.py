@@ -20,11 +20,16 @@ from typing import Any
 logger = logging.getLogger("emulator")
 
 #: Raised whenever SCHEMA changes; a database of an older version is brought up to date by MIGRATIONS.
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
+
+#: What Graph reads of a person besides the people row (schema 3): department, manager, locale.
+PROFILES = ("CREATE TABLE IF NOT EXISTS profiles (person_id TEXT PRIMARY KEY, department TEXT NOT NULL DEFAULT '', "
+            "manager_id TEXT, locale TEXT NOT NULL DEFAULT 'en_US')")
 
 #: The statements that take a database from the version named to the next one.
 MIGRATIONS = {
     "1": ("ALTER TABLE people ADD COLUMN role TEXT NOT NULL DEFAULT 'employee'",),
+    "2": (PROFILES,),
 }
 
 SCHEMA = """
@@ -68,7 +73,7 @@ CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, thread_id TEXT NOT NULL,
     sender_id TEXT NOT NULL, body TEXT NOT NULL, time REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS messages_by_thread ON messages (thread_id, seq);
-"""
+""" + PROFILES + ";\n"
 
 
 class StaleDatabase(RuntimeError):

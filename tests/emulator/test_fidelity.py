@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 import requests
-from emulator_helpers import DANA, IT_HELP, TOKEN
+from emulator_helpers import DANA, IT_HELP, PLANNING, TOKEN, person
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -44,6 +44,52 @@ def group_changes(emulator, callback, field: str) -> list[dict]:
     assert emulator.state.courier.wait_idle()
     return [change["value"] for delivery in callback.deliveries if delivery["body"]["object"] == "group"
             for entry in delivery["body"]["entry"] for change in entry["changes"] if change["field"] == field]
+
+
+# 1. mention tags carry the type of what they tag ------------------------------------------------
+def test_a_person_typed_by_full_name_is_tagged_as_a_user_and_the_bot_as_a_page(workplace, callback):
+    person(workplace).post(f"{workplace.url}/work/api/groups/{IT_HELP}/posts",
+                           json={"message": "Thanks @Priya Raman for the fix @helpdesk"}).raise_for_status()
+    [mention] = mentions(workplace, callback)
+    tags = {tag["id"]: tag for tag in mention["message_tags"]}
+    assert tags[PRIYA]["type"] == "user" and tags[workplace.helpdesk.page_id]["type"] == "page"
+    assert [t["id"] for t in mention["message_tags"] if t["type"] == "user"] == [PRIYA]  # what ThanksBot keeps
+    assert mention["message"] == "Thanks Priya Raman for the fix helpdesk"
+    for tag in mention["message_tags"]:
+        assert mention["message"][tag["offset"]:tag["offset"] + tag["length"]] == tag["name"]
+
+
+def test_a_group_tagged_by_id_is_typed_group(workplace, callback):
+    person(workplace).post(f"{workplace.url}/work/api/groups/{IT_HELP}/posts",
+                           json={"message": f"@helpdesk see @[{PLANNING}]"}).raise_for_status()
+    [mention] = mentions(workplace, callback)
+    assert [(t["name"], t["type"]) for t in mention["message_tags"]] == [("helpdesk", "page"),
+                                                                         ("Product Planning", "group")]
+
+
+# 2. reads by ids at the root, and people's fields -----------------------------------------------
+def test_the_managers_of_several_people_read_by_ids_at_the_root_are_keyed_by_id(workplace):
+    answer = graph(workplace, "GET", "", params={"ids": f"{DANA},{SAM}", "fields": "managers"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {DANA: {"id": DANA, "managers": {"data": [{"id": MARIA, "name": "Maria Garcia"}]}},
+                             SAM: {"id": SAM, "managers": {"data": [{"id": DANA, "name": "Dana Whitfield"}]}}}
+    versioned = graph(workplace, "GET", "v2.9/", params={"ids": DANA, "fields": "name"})
+    assert versioned.json() == {DANA: {"id": DANA, "name": "Dana Whitfield"}}
+
+
+def test_an_ids_read_naming_an_unknown_id_is_refused_whole(workplace):
+    answer = graph(workplace, "GET", "", params={"ids": f"{DANA},999999999", "fields": "managers"})
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == 803 and "999999999" in answer.json()["error"]["message"]
+
+
+def test_a_person_reads_with_nested_field_selection_as_expensebot_asks(workplace):
+    answer = graph(workplace, "GET", SAM, params={"fields": "name,managers{name}"}).json()
+    assert answer == {"id": SAM, "name": "Sam Okafor", "managers": {"data": [{"id": DANA, "name": "Dana Whitfield"}]}}
+    profile = graph(workplace, "GET", DANA, params={"fields": "first_name,last_name,title,department,locale"})
+    assert profile.json() == {"id": DANA, "first_name": "Dana", "last_name": "Whitfield", "title": "Product lead",
+                              "department": "Product", "locale": "en_US"}
+    assert graph(workplace, "GET", MARIA, params={"fields": "managers"}).json()["managers"] == {"data": []}
 
 
 # 4. nested parameters in bracket form ---------------------------------------------------------

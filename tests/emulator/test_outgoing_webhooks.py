@@ -85,7 +85,7 @@ def test_a_mention_in_a_post_sends_the_mention_and_the_group_webhooks(emulator, 
     value = mention["changes"][0]["value"]
     assert mention["id"] == bot.page_id
     assert (value["item"], value["post_id"], value["from"]["id"]) == ("post", post["id"], DANA)
-    assert value["message_tags"] == [{"id": bot.page_id, "name": "helpdesk", "type": "user", "offset": 0,
+    assert value["message_tags"] == [{"id": bot.page_id, "name": "helpdesk", "type": "page", "offset": 0,
                                       "length": 8}]
 
 
