@@ -25,9 +25,11 @@ PROOF_WINDOW_SECONDS = 300
 PERMISSIONS = ("Message any member", "Read group content", "Manage group content", "Mention bot", "Link previews",
                "Read user email", "Read user status", "Manage accounts", "Read security logs")
 
-#: Webhook topics and their fields, in the Admin Panel's order.
+#: Webhook topics and their fields, in the Admin Panel's order; the page topic takes Messenger's page fields
+#: too (messaging_optins, message_echoes ...), as Workplace did (docs/workplace-fidelity.md).
 TOPICS = {
-    "page": ("messages", "messaging_postbacks", "message_deliveries", "message_reads", "mention"),
+    "page": ("messages", "messaging_postbacks", "message_deliveries", "message_reads", "mention", "messaging_optins",
+             "message_echoes", "message_reactions", "messaging_referrals", "messaging_handovers"),
     "group": ("posts", "comments", "membership"),
     "user": ("status", "events"),
     "workplace_security": ("admin_activity", "sessions"),

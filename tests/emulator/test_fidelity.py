@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 import requests
-from emulator_helpers import DANA, IT_HELP, PLANNING, TOKEN, person
+from emulator_helpers import DANA, IT_HELP, PLANNING, SECRET, TOKEN, VERIFY, person
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -90,6 +90,26 @@ def test_a_person_reads_with_nested_field_selection_as_expensebot_asks(workplace
     assert profile.json() == {"id": DANA, "first_name": "Dana", "last_name": "Whitfield", "title": "Product lead",
                               "department": "Product", "locale": "en_US"}
     assert graph(workplace, "GET", MARIA, params={"fields": "managers"}).json()["managers"] == {"data": []}
+
+
+# 3. subscriptions take every field Workplace took --------------------------------------------
+def test_expensebots_start_up_subscription_with_messaging_optins_is_accepted(workplace, callback):
+    fields = "message_deliveries,messages,messaging_postbacks,messaging_optins"
+    app_token = f"{workplace.helpdesk.id}|{SECRET}"
+    answer = graph(workplace, "POST", "app/subscriptions", token=app_token,
+                   params={"object": "page", "fields": fields, "verify_token": VERIFY,
+                           "callback_url": f"{callback.url}/webhooks/expense"})
+    assert answer.status_code == 200 and answer.json() == {"success": True}, answer.text
+    listed = graph(workplace, "GET", "app/subscriptions", token=app_token).json()["data"]
+    page = next(s for s in listed if s["object"] == "page")
+    assert [f["name"] for f in page["fields"]] == fields.split(",")
+
+
+def test_a_field_no_topic_has_is_still_refused(workplace, callback):
+    answer = graph(workplace, "POST", "app/subscriptions", token=f"{workplace.helpdesk.id}|{SECRET}",
+                   params={"object": "page", "fields": "messages,feed", "verify_token": VERIFY,
+                           "callback_url": f"{callback.url}/webhooks/expense"})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == 100
 
 
 # 4. nested parameters in bracket form ---------------------------------------------------------
