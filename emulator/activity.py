@@ -10,13 +10,26 @@ from __future__ import annotations
 import datetime as dt
 import time
 from typing import Any
+from urllib.parse import urlencode
+
+from flask import has_request_context, request
 
 from .community import Community, mention_tags
 from .integrations import Integration, Integrations
 from .webhooks import Courier
 
 COMMUNITY_ID = "1394518670594144"
-PERMALINK = "http://127.0.0.1:8001/groups/{group}#{item}"
+#: Where the local Workplace serves when no request says (``python -m emulator``'s default address).
+DEFAULT_URL = "http://127.0.0.1:8001/"
+
+
+def permalink(item: dict[str, Any]) -> str:
+    """The address of a post or comment's page on the people's side, at the address this request came to
+    (``/work/groups/<group>?post=<post>``, and ``&comment=<comment>`` for a comment)."""
+    base = request.host_url if has_request_context() else DEFAULT_URL
+    post_id = item.get("post_id") or item["id"]
+    query = {"post": post_id, **({"comment": item["id"]} if item.get("post_id") else {})}
+    return f"{base}work/groups/{item['group_id']}?{urlencode(query)}"
 
 
 def millis() -> int:
@@ -136,7 +149,7 @@ class Activity:
         post = self.community.add_post(group_id, author_id, text)
         value = {"verb": "add", "post_id": post["id"], "message": shown, "from": self._from(author_id),
                  "type": "status", "target_type": "group", "created_time": iso(post["time"]),
-                 "permalink_url": PERMALINK.format(group=group_id, item=post["id"]),
+                 "permalink_url": permalink(post),
                  "community": {"id": COMMUNITY_ID}}
         self._to_group(group_id, author_id, "posts", value)
         self._mentioned(tags, author_id, {"item": "post", "post_id": post["id"], "message": shown}, post)
@@ -151,7 +164,7 @@ class Activity:
         comment = self.community.add_comment(target_id, author_id, text) or {}
         value = {"verb": "add", "comment_id": comment["id"], "post_id": comment["post_id"], "message": shown,
                  "from": self._from(author_id), "created_time": iso(comment["time"]),
-                 "permalink_url": PERMALINK.format(group=comment["group_id"], item=comment["id"])}
+                 "permalink_url": permalink(comment)}
         if target_id != comment["post_id"]:
             value["parent_id"] = target_id
         self._to_group(comment["group_id"], author_id, "comments", value)
@@ -186,7 +199,7 @@ class Activity:
                 continue
             full = {**value, "verb": "add", "from": self._from(author_id), "message_tags": tags,
                     "created_time": iso(item["time"]),
-                    "permalink_url": PERMALINK.format(group=item["group_id"], item=item["id"])}
+                    "permalink_url": permalink(item)}
             self.courier.send(bot, "page", "mention", {"id": bot.page_id, "time": int(item["time"]),
                                                        "changes": [{"field": "mention", "value": full}]})
 

@@ -5,7 +5,7 @@ those clients expect. Sources of each behaviour: docs/workplace-fidelity.md."""
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 import requests
@@ -200,3 +200,21 @@ def test_any_nested_object_bracket_encoded_on_the_wire_parses_back_to_itself(val
 def test_any_nested_object_as_json_strings_parses_back_to_itself(value):
     containers = {key: child for key, child in value.items() if isinstance(child, (dict, list))}
     assert params.parse((key, json.dumps(child)) for key, child in containers.items()) == containers
+
+
+# 5. permalinks point at the local Workplace's own pages ---------------------------------------
+def test_permalinks_are_pages_of_the_address_the_local_workplace_serves_on(workplace, callback):
+    hooks = workplace.state.integrations.subscriptions(workplace.helpdesk.id)
+    hooks["group"].fields = ["posts", "comments"]
+    workplace.state.integrations.subscribe(workplace.helpdesk.id, hooks["group"])
+    dana = person(workplace)
+    dana.post(f"{workplace.url}/work/api/groups/{IT_HELP}/posts", json={"message": "@helpdesk printer"})
+    [mention] = mentions(workplace, callback)
+    [post] = group_changes(workplace, callback, "posts")
+    expected = f"{workplace.url}/work/groups/{IT_HELP}?post={post['post_id']}"
+    assert mention["permalink_url"] == post["permalink_url"] == expected
+    page = dana.get(mention["permalink_url"])
+    assert page.status_code == 200 and urlsplit(page.url).path == f"/work/groups/{IT_HELP}"
+    comment = dana.post(f"{workplace.url}/work/api/items/{post['post_id']}/comments", json={"message": "+1"}).json()
+    [commented] = group_changes(workplace, callback, "comments")
+    assert commented["permalink_url"] == f"{expected}&comment={comment['id']}"
