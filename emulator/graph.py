@@ -189,6 +189,8 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler, Permission]] = [
         ("POST", "me/messenger_profile", messaging.profile_set, "Message any member"),
         ("GET", "me/messenger_profile", messaging.profile_get, None),
         ("DELETE", "me/messenger_profile", messaging.profile_delete, "Message any member"),
+        ("POST", "me/thread_settings", messaging.thread_settings, None),
+        ("DELETE", "me/thread_settings", messaging.thread_settings, None),
         ("GET", "me/subscribed_apps", messaging.subscribed_apps, None),
         ("POST", "me/subscribed_apps", messaging.subscribe_app, None),
         ("GET", "app/subscriptions", subscriptions.subscriptions_list, None),

@@ -91,6 +91,9 @@ def _show(bot: str, to: str, message: dict[str, Any]) -> None:
 
 # /me/messenger_profile, /me, /me/subscribed_apps ----------------------------------------------
 PROFILE_FIELDS = ("get_started", "greeting", "persistent_menu", "ice_breakers", "whitelisted_domains")
+#: What Graph answers a call to the removed Thread Settings API [3rd: code 12 is Graph's "deprecated API"].
+THREAD_SETTINGS_GONE = ("(#12) The thread_settings endpoint is deprecated: set get_started, greeting and "
+                        "persistent_menu with the Messenger Profile API, POST /me/messenger_profile")
 
 
 def profile_set(call: Call, _: list[str]) -> dict[str, Any]:
@@ -119,6 +122,12 @@ def profile_delete(call: Call, _: list[str]) -> dict[str, Any]:
     profile = {k: v for k, v in call.integration.profile.items() if k not in fields}
     state().integrations.update(call.integration.id, profile=profile)
     return {"result": "success"}
+
+
+def thread_settings(call: Call, _: list[str]) -> dict[str, Any]:
+    """The Thread Settings API, which the Messenger Profile API replaced: refused as Graph refuses a
+    removed endpoint (code 12), saying what to call instead (docs/workplace-fidelity.md)."""
+    raise GraphError(THREAD_SETTINGS_GONE, 12)
 
 
 def subscribed_apps(call: Call, _: list[str]) -> dict[str, Any]:

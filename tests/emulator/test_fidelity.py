@@ -218,3 +218,13 @@ def test_permalinks_are_pages_of_the_address_the_local_workplace_serves_on(workp
     comment = dana.post(f"{workplace.url}/work/api/items/{post['post_id']}/comments", json={"message": "+1"}).json()
     [commented] = group_changes(workplace, callback, "comments")
     assert commented["permalink_url"] == f"{expected}&comment={comment['id']}"
+
+
+# 6. deprecated endpoints answer as Graph did --------------------------------------------------
+def test_thread_settings_answers_graphs_deprecation_error_naming_the_messenger_profile(workplace):
+    answer = graph(workplace, "POST", "me/thread_settings", params=[
+        ("setting_type", "call_to_actions"), ("thread_state", "new_thread"),
+        ("call_to_actions[0][payload]", "GET_STARTED_PAYLOAD")])
+    error = answer.json()["error"]
+    assert answer.status_code == 400 and error["code"] == 12 and error["type"] == "OAuthException"
+    assert "messenger_profile" in error["message"] and "Unsupported" not in error["message"]
