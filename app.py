@@ -1,7 +1,8 @@
 """The application: ``create_app()`` for tests and tools, ``app`` for ``gunicorn app:app``.
 
 Serves every bot defined in ``handlers/`` (or those ``BOTS`` names), with settings from the
-environment and ``.env``.
+environment and ``.env``. A bot whose settings are missing stops start-up, unless ``MISSING_SETTINGS=skip``
+(what ``make run`` writes in its .env): then the others are served and the log says how to fix each one left out.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dotenv import load_dotenv
 from flask import Flask
 
 from bots import Bot, ConfigError
-from bots.config import selected_bots
+from bots.config import selected_bots, skips_missing
 from bots.deployment import Deployment, build
 from bots.discovery import find_bots, select
 from bots.flask import make_app
@@ -51,7 +52,7 @@ def configure(config: Mapping[str, Any] | None) -> tuple[list[Bot], dict[str, st
         return list(bots), env, hooks
     if bots is not None:
         env["BOTS"] = bots if isinstance(bots, str) else ",".join(bots)
-    return select(find_bots(package), selected_bots(env), package), env, hooks
+    return select(find_bots(package, skips_missing(env)), selected_bots(env), package), env, hooks
 
 
 def __getattr__(name: str) -> Flask:

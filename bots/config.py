@@ -22,6 +22,9 @@ INBOX_KINDS = ("sqlite", "memory", "celery")
 INBOX_ORDERS = ("step-out", "strict")
 #: ``text``: readable lines (the default); ``json``: one JSON object per line, for log shippers.
 LOG_FORMATS = ("text", "json")
+#: ``fail``: a bot whose settings are missing or malformed stops start-up (production's default); ``skip``: the
+#: server starts with the bots it can serve and logs how to fix each other one (``make run`` writes it in .env).
+MISSING_SETTINGS = ("fail", "skip")
 _SECRET = re.compile(r"[\x21-\x7e]{8,}")
 
 
@@ -80,6 +83,12 @@ class ServerSettings:
     metrics_token: str | None = None
     ready_max_age_seconds: int = 60
     proxy_hops: int = 0
+    missing_settings: str = "fail"
+
+    @property
+    def skips_missing(self) -> bool:
+        """True when a bot without its settings is left out (and logged) instead of stopping start-up."""
+        return self.missing_settings == "skip"
 
     def __repr__(self) -> str:
         return (f"ServerSettings(graph_api_url={self.graph_api_url!r}, data_dir={self.data_dir!r}, "
@@ -157,6 +166,7 @@ def server_settings(env: Mapping[str, str]) -> ServerSettings:
         else None,
         ready_max_age_seconds=_int(env, "READY_MAX_AGE_SECONDS", defaults.ready_max_age_seconds, 1, 86400),
         proxy_hops=_int(env, "PROXY_HOPS", defaults.proxy_hops, 0, 5),
+        missing_settings=_choice(env, "MISSING_SETTINGS", MISSING_SETTINGS),
     )
 
 
@@ -188,6 +198,11 @@ def _redis_url(env: Mapping[str, str]) -> str | None:
     if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
         raise ConfigError("REDIS_URL", "is malformed: expected redis://host:6379/0 (value not shown)")
     return raw
+
+
+def skips_missing(env: Mapping[str, str]) -> bool:
+    """``MISSING_SETTINGS=skip`` in ``env``: what discovery asks before the server settings are read."""
+    return _choice(env, "MISSING_SETTINGS", MISSING_SETTINGS) == "skip"
 
 
 def selected_bots(env: Mapping[str, str]) -> list[str] | None:

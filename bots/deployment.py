@@ -9,6 +9,7 @@ kit all start from it, so they run one deployment whatever serves it.
 from __future__ import annotations
 
 import atexit
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,11 +20,12 @@ import requests
 
 from linkpreview import PreviewService
 
-from . import logs, previews
+from . import logs, notices, previews
 from .bot import Bot
-from .config import ServerSettings, bot_settings, server_settings
+from .config import BotSettings, ServerSettings, bot_settings, server_settings
 from .dedupe import MemoryDedupe
 from .dispatch import Dispatcher
+from .errors import ConfigError
 from .executor import Executor, ThreadPoolExecutor
 from .inbox import Inbox, MemoryInbox, SQLiteInbox, SQLiteJournal
 from .inbox.redis_journal import redis_client
@@ -31,6 +33,16 @@ from .receiver import Receiver
 from .runtime import BotRuntime
 from .stats import CallStats, RedisCallStats, Stats
 from .store import Store
+
+logger = logging.getLogger("bots")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A bot left out of a deployment because its settings are missing or malformed (``MISSING_SETTINGS=skip``)."""
+
+    bot: Bot
+    error: ConfigError
 
 
 @dataclass
@@ -43,6 +55,7 @@ class Deployment:
     inbox: Inbox
     stats: Stats
     previews: PreviewService
+    skipped: dict[str, Skipped] = field(default_factory=dict)
     receiver: Receiver = field(init=False)
     started: bool = False
 
@@ -50,6 +63,11 @@ class Deployment:
         self.receiver = Receiver(self.runtimes, self.inbox.accept, self.settings.max_body_bytes,
                                  partial(previews.answer, self.previews), self.settings.max_json_depth)
         self._lock = threading.Lock()
+
+    @property
+    def bots(self) -> list[Bot]:
+        """Every bot this deployment was given, served or skipped: what ``bots manifest`` describes."""
+        return [runtime.bot for runtime in self.runtimes.values()] + [skip.bot for skip in self.skipped.values()]
 
     def start(self) -> None:
         """Start the inbox's threads, once per process (on the first request, or when gunicorn boots a worker);
@@ -83,12 +101,30 @@ def build(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor | N
     else:
         assert store is not None, "INBOX=celery needs REDIS_URL: server_settings refuses one without it"
         stats = CallStats(store)
-    runtimes = {bot.name: BotRuntime.build(bot, bot_settings(bot.name, env), settings, stats,
+    credentials, skipped = read_bot_settings(bots, env, settings.skips_missing)
+    runtimes = {bot.name: BotRuntime.build(bot, credentials[bot.name], settings, stats,
                                            session_factory() if session_factory else None)
-                for bot in bots}
+                for bot in bots if bot.name in credentials}
     dispatcher = Dispatcher(runtimes, MemoryDedupe(settings.dedupe_ttl_seconds, settings.dedupe_max_keys))
     inbox = build_inbox(settings, store, dispatcher, runtimes, executor)
-    return Deployment(settings, runtimes, dispatcher, inbox, stats, link_previews)
+    return Deployment(settings, runtimes, dispatcher, inbox, stats, link_previews, skipped)
+
+
+def read_bot_settings(bots: Iterable[Bot], env: Mapping[str, str], skip: bool
+                      ) -> tuple[dict[str, BotSettings], dict[str, Skipped]]:
+    """Each bot's settings; with ``skip`` a bot whose settings are wrong is set aside and logged with its fix
+    instead of stopping start-up (the first such error is raised otherwise)."""
+    found: dict[str, BotSettings] = {}
+    skipped: dict[str, Skipped] = {}
+    for bot in bots:
+        try:
+            found[bot.name] = bot_settings(bot.name, env)
+        except ConfigError as error:
+            if not skip:
+                raise
+            skipped[bot.name] = Skipped(bot, error)
+            logger.warning(notices.SKIPPED_BOT.format(bot=bot.name, error=error))
+    return found, skipped
 
 
 def build_inbox(settings: ServerSettings, store: Store | None, dispatcher: Dispatcher, runtimes: dict[str, BotRuntime],
