@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
+from . import devsync
 from .calls import state
 from .community import ADMIN, CONFIGURE_INTEGRATIONS, may
 from .integrations import PERMISSIONS, TOPICS, Integration, Subscription, allow_list
@@ -172,6 +173,7 @@ def save_details(integration_id: str) -> Response:
 def reset_token(integration_id: str) -> Response:
     integration = _integration(integration_id)
     _emulator().integrations.reset_token(integration.id)
+    devsync.credentials_reset(integration.id)
     _audit("ADMIN_RESET_ACCESS_TOKEN", integration)
     verb = "reset: the old token stopped working" if integration.access_token else "created"
     return _back(integration, "credentials", f"Access token {verb}. Copy the new one into your server's settings.")
@@ -180,6 +182,7 @@ def reset_token(integration_id: str) -> Response:
 def reset_secret(integration_id: str) -> Response:
     integration = _integration(integration_id)
     _emulator().integrations.reset_secret(integration.id)
+    devsync.credentials_reset(integration.id)
     _audit("ADMIN_RESET_APP_SECRET", integration)
     return _back(integration, "credentials", "App Secret reset: webhooks are signed with the new one now. Put it "
                                              "in your server's settings (keep the old one as <BOT>_APP_SECRET_PREVIOUS "

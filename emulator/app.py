@@ -21,6 +21,7 @@ from .community import Community
 from .idempotency import Answers
 from .integrations import Integrations
 from .previews import Previews
+from .provision import register as register_dev_api
 from .store import Store
 from .webhooks import Courier, DeliverySettings
 
@@ -75,6 +76,7 @@ def create_app(env: Mapping[str, str] | None = None, db: str | Path | None = Non
                 root_path=str(Path(__file__).parent))
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, SECRET_KEY=_session_key(store))
     app.extensions["emulator"] = emulator
+    register_dev_api(app, env)
     app.before_request(_same_origin)
     app.register_blueprint(admin.blueprint(), url_prefix="/admin")
     app.register_blueprint(people.blueprint(), url_prefix="/work")
