@@ -5,15 +5,17 @@ those clients expect. Sources of each behaviour: docs/workplace-fidelity.md."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 import requests
-from emulator_helpers import DANA, IT_HELP, PLANNING, SECRET, TOKEN, VERIFY, person
+from emulator_helpers import DANA, IT_HELP, PLANNING, SECRET, SETTINGS, TOKEN, VERIFY, person
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulator import params
+from emulator import create_app, params
+from emulator.store import SCHEMA_VERSION
 
 SAM, PRIYA, MARIA = "100071234567891", "100071234567892", "100071234567895"
 
@@ -90,6 +92,23 @@ def test_a_person_reads_with_nested_field_selection_as_expensebot_asks(workplace
     assert profile.json() == {"id": DANA, "first_name": "Dana", "last_name": "Whitfield", "title": "Product lead",
                               "department": "Product", "locale": "en_US"}
     assert graph(workplace, "GET", MARIA, params={"fields": "managers"}).json()["managers"] == {"data": []}
+    titled = graph(workplace, "GET", SAM, params={"fields": "managers{title,managers{name}}"}).json()
+    assert titled["managers"]["data"] == [{"id": DANA, "title": "Product lead", "managers": {"data": [
+        {"id": MARIA, "name": "Maria Garcia"}]}}]
+
+
+def test_a_database_from_before_profiles_gains_them_and_answers_managers(tmp_path, serve):
+    path = tmp_path / "e.sqlite3"
+    create_app(SETTINGS, db=path).extensions["emulator"].store.close()
+    with sqlite3.connect(path) as db:  # what schema 2 wrote: no profiles
+        db.execute("DROP TABLE profiles")
+        db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    app = create_app(SETTINGS, db=path)
+    app.url = serve(app)
+    helpdesk = app.extensions["emulator"].integrations.by_name("helpdesk")
+    app.extensions["emulator"].integrations.update(helpdesk.id, require_proof=0)
+    assert app.extensions["emulator"].store.meta("schema_version") == SCHEMA_VERSION
+    assert graph(app, "GET", SAM, params={"fields": "managers"}).json()["managers"]["data"][0]["id"] == DANA
 
 
 # 3. subscriptions take every field Workplace took --------------------------------------------
@@ -158,6 +177,13 @@ def test_a_message_sent_as_a_bracket_form_reaches_the_person(workplace):
         {"content_type": "text", "title": "New Claim", "payload": "FILE_NEW_CLAIM"}]}
 
 
+@pytest.mark.parametrize("body", [{"json": {"message": {"text": "from both"}}},
+                                  {"data": [("message[text]", "from both")]}])
+def test_a_query_string_and_a_body_are_read_together(workplace, body):
+    answer = graph(workplace, "POST", "me/messages", params=[("recipient[id]", DANA)], **body)
+    assert answer.status_code == 200 and answer.json()["recipient_id"] == DANA, answer.text
+
+
 def test_a_comment_whose_message_is_in_the_query_string_is_posted_as_thanksbot_replies(workplace):
     post = workplace.state.activity.post(IT_HELP, DANA, "Thanks @Priya Raman")
     answer = graph(workplace, "POST", f"{post['id']}/comments", params={"message": f"@[{PRIYA}] got 1 thanks"})
@@ -166,9 +192,10 @@ def test_a_comment_whose_message_is_in_the_query_string_is_posted_as_thanksbot_r
     assert comment["message"] == f"@[{PRIYA}] got 1 thanks" and comment["post_id"] == post["id"]
 
 
-def test_a_name_given_both_as_a_value_and_as_an_object_is_refused(workplace):
-    answer = graph(workplace, "POST", "me/messages", data=[("recipient", DANA), ("recipient[id]", DANA),
-                                                           ("message[text]", "x")])
+@pytest.mark.parametrize("pairs", [[("recipient", DANA), ("recipient[id]", DANA)],
+                                   [("recipient[id]", DANA), ("recipient", DANA)]])
+def test_a_name_given_both_as_a_value_and_as_an_object_is_refused(workplace, pairs):
+    answer = graph(workplace, "POST", "me/messages", data=[*pairs, ("message[text]", "x")])
     assert answer.status_code == 400 and answer.json()["error"]["code"] == 100
 
 
