@@ -1,74 +1,34 @@
-"""`make run`: the example bots under gunicorn on :8000 and the local Workplace (emulator) on :8001,
-wired to each other. `make run RESET=1` (or `scripts/dev.py --reset`) starts from a fresh seeded
-emulator database.
+"""`make run`: the example bots under gunicorn on :8000 and the local Workplace (emulator) on :8001, wired to
+each other; a bot module saved in handlers/ is provisioned and served within seconds (bots/dev/runner.py).
 
-Stops both on Ctrl-C; if either exits, the other is stopped too.
+`make run RESET=1` (or `scripts/dev.py --reset`) starts from a fresh seeded emulator database. Other ports:
+`--bot-port`/`--emulator-port` (or DEV_BOT_PORT/DEV_EMULATOR_PORT); another project folder: `--root`.
+Ctrl-C stops both.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
-import subprocess
+import os
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-BANNER = """
-  Workplace (local):  http://127.0.0.1:8001/work   <- open this: pick who you are, chat with the bots
-  Admin Panel:        http://127.0.0.1:8001/admin  integrations, tokens, webhooks, permissions
-  Bot server:         http://127.0.0.1:8000        webhooks at /webhooks/<bot>
-  Ctrl-C stops both.
-"""
+sys.path.insert(0, str(ROOT))
+
+from bots.dev.runner import Options, Runner  # noqa: E402  (after the checkout is on sys.path)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reset", action="store_true", help="start the emulator from a fresh seeded database")
+    parser.add_argument("--bot-port", type=int, default=int(os.environ.get("DEV_BOT_PORT", 8000)))
+    parser.add_argument("--emulator-port", type=int, default=int(os.environ.get("DEV_EMULATOR_PORT", 8001)))
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="the project: app.py, handlers/ and .env (default: this checkout)")
     args = parser.parse_args(argv)
-    emulator = [sys.executable, "-m", "emulator", "--port", "8001"] + (["--reset"] if args.reset else [])
-    processes = [
-        subprocess.Popen(emulator, cwd=ROOT),
-        subprocess.Popen([str(BIN / "gunicorn"), "app:app", "--bind", "127.0.0.1:8000", "--workers", "1",
-                          "--threads", "8", "--worker-class", "gthread", "--graceful-timeout", "5"], cwd=ROOT),
-    ]
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        if _up(("http://127.0.0.1:8001/_emulator/calls", "http://127.0.0.1:8000/healthz"), processes):
-            print(BANNER, flush=True)
-        while all(p.poll() is None for p in processes):
-            time.sleep(0.5)
-    except (KeyboardInterrupt, SystemExit):
-        pass
-    finally:
-        for p in processes:
-            if p.poll() is None:
-                p.terminate()
-        for p in processes:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-    return max((p.returncode or 0) for p in processes)
-
-
-def _up(urls: tuple[str, ...], processes: list[subprocess.Popen], timeout: float = 30) -> bool:
-    """Wait until every URL answers (any HTTP status), or a process exits, or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    waiting = list(urls)
-    while waiting and time.monotonic() < deadline and all(p.poll() is None for p in processes):
-        try:
-            urllib.request.urlopen(waiting[0], timeout=1).close()
-            waiting.pop(0)
-        except urllib.error.HTTPError:
-            waiting.pop(0)
-        except OSError:
-            time.sleep(0.2)
-    return not waiting
+    options = Options(args.root.resolve(), args.bot_port, args.emulator_port, args.reset)
+    return Runner(options).run()
 
 
 if __name__ == "__main__":
