@@ -85,7 +85,7 @@ def read_many(call: Call, _: list[str]) -> dict[str, Any]:
                 raise
             missing.append(node_id)
     if missing:
-        raise GraphError(f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}", 803, 404)
+        raise GraphError(f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}", 803)
     return answers
 
 

@@ -81,7 +81,7 @@ def test_the_managers_of_several_people_read_by_ids_at_the_root_are_keyed_by_id(
 
 def test_an_ids_read_naming_an_unknown_id_is_refused_whole(workplace):
     answer = graph(workplace, "GET", "", params={"ids": f"{DANA},999999999", "fields": "managers"})
-    assert answer.status_code == 404
+    assert answer.status_code == 400
     assert answer.json()["error"]["code"] == 803 and "999999999" in answer.json()["error"]["message"]
 
 
