@@ -144,6 +144,7 @@ def _person(bot: Integration, person: dict[str, Any], selection: Selection) -> d
 
 
 def _managers(bot: Integration, manager_id: str | None, selection: Selection) -> list[dict[str, Any]]:
+    """The ``managers`` edge's people (none for someone without a manager), each with its own selection."""
     manager = state().community.person(manager_id) if manager_id else None
     return [_person(bot, manager, selection or {"name": {}})] if manager else []
 

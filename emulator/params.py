@@ -87,6 +87,7 @@ def encode(value: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _flatten(prefix: str, value: Any, pairs: list[tuple[str, str]]) -> None:
+    """Append the pairs of ``value`` under the key ``prefix`` (deeper keys in brackets) to ``pairs``."""
     if isinstance(value, dict):
         for key, child in value.items():
             _flatten(f"{prefix}[{key}]", child, pairs)

@@ -43,6 +43,7 @@ def mentions(emulator, callback) -> list[dict]:
 
 
 def group_changes(emulator, callback, field: str) -> list[dict]:
+    """The group changes of ``field`` delivered to the bot so far."""
     assert emulator.state.courier.wait_idle()
     return [change["value"] for delivery in callback.deliveries if delivery["body"]["object"] == "group"
             for entry in delivery["body"]["entry"] for change in entry["changes"] if change["field"] == field]
