@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, abort, request
 
-from . import admin, graph, people, seed
+from . import admin, graph, live, people, seed
 from .activity import Activity
 from .community import Community
 from .idempotency import Answers
@@ -39,7 +39,13 @@ class Emulator:
     activity: Activity
     previews: Previews
     recorder: graph.Recorder
+    live: live.Hub
     answers: Answers = field(default_factory=Answers)
+
+    def close(self) -> None:
+        """Stop delivering webhooks and end every live stream, so stopping the server waits for neither."""
+        self.courier.close()
+        self.live.close()
 
 
 def emulator_of(app: Flask) -> Emulator:
@@ -80,6 +86,7 @@ def create_app(env: Mapping[str, str] | None = None, db: str | Path | None = Non
     app.before_request(_same_origin)
     app.register_blueprint(admin.blueprint(), url_prefix="/admin")
     app.register_blueprint(people.blueprint(), url_prefix="/work")
+    app.register_blueprint(live.blueprint())
     app.register_blueprint(graph.blueprint())
     app.register_error_handler(404, lambda e: graph.graph_error("Unknown path components", 2500, 404))
     app.register_error_handler(405, lambda e: graph.graph_error("Unsupported method", 100, 405))
@@ -97,10 +104,11 @@ def _same_origin() -> None:
 
 
 def _assemble(store: Store, settings: DeliverySettings) -> Emulator:
-    integrations, community = Integrations(store), Community(store)
+    hub = live.Hub()
+    integrations, community = Integrations(store, hub), Community(store, hub)
     courier = Courier(store, integrations, settings)
     return Emulator(store, integrations, community, courier, Activity(community, integrations, courier),
-                    Previews(integrations, courier), graph.Recorder())
+                    Previews(integrations, courier), graph.Recorder(), hub)
 
 
 def _session_key(store: Store) -> str:

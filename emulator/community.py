@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from .live import Hub
 from .store import Store, dumps, now
 
 MENTION = re.compile(r"@\[(\d+)\]")
@@ -56,8 +57,9 @@ def new_id(digits: int = 15) -> str:
 class Community:
     """People, groups, posts and chats, stored in the emulator's database."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, live: Hub | None = None) -> None:
         self.store = store
+        self.live = live or Hub()
 
     # people ------------------------------------------------------------------------------------
     def people(self) -> list[dict[str, Any]]:
@@ -141,6 +143,7 @@ class Community:
         post_id = f"{group_id}_{new_id()}"
         self.store.execute("INSERT INTO posts (id, group_id, author_id, message, time) VALUES (?, ?, ?, ?, ?)",
                            (post_id, group_id, author_id, message, now()))
+        self.live.group(group_id)
         return self.item(post_id) or {}
 
     def add_comment(self, target_id: str, author_id: str, message: str) -> dict[str, Any] | None:
@@ -153,6 +156,7 @@ class Community:
         self.store.execute("INSERT INTO posts (id, group_id, post_id, parent_id, author_id, message, time) "
                            "VALUES (?, ?, ?, ?, ?, ?, ?)",
                            (comment_id, target["group_id"], post_id, target_id, author_id, message, now()))
+        self.live.group(target["group_id"])
         return self.item(comment_id)
 
     def item(self, item_id: str) -> dict[str, Any] | None:
@@ -170,6 +174,7 @@ class Community:
 
     def like(self, object_id: str, actor_id: str) -> None:
         self.store.execute("INSERT OR IGNORE INTO likes VALUES (?, ?)", (object_id, actor_id))
+        self.live.group((self.item(object_id) or {}).get("group_id", ""))
 
     def likes(self, object_id: str) -> list[str]:
         return [row["actor_id"] for row in self.store.all("SELECT actor_id FROM likes WHERE object_id = ?",
@@ -197,6 +202,7 @@ class Community:
             db.execute("INSERT INTO threads (id, name, is_group) VALUES (?, ?, ?)", (thread_id, name, int(is_group)))
             for member in dict.fromkeys(member_ids):
                 db.execute("INSERT OR IGNORE INTO participants VALUES (?, ?)", (thread_id, member))
+        self.live.chats(member_ids)
         return self.thread(thread_id) or {}
 
     def threads_of(self, member_id: str) -> list[dict[str, Any]]:
@@ -214,13 +220,16 @@ class Community:
     def add_participants(self, thread_id: str, member_ids: list[str]) -> None:
         for member in member_ids:
             self.store.execute("INSERT OR IGNORE INTO participants VALUES (?, ?)", (thread_id, member))
+        self.live.thread(thread_id, "thread", self.participants(thread_id))
 
     def remove_participants(self, thread_id: str, member_ids: list[str]) -> None:
         for member in member_ids:
             self.store.execute("DELETE FROM participants WHERE thread_id = ? AND member_id = ?", (thread_id, member))
+        self.live.thread(thread_id, "thread", [*self.participants(thread_id), *member_ids])
 
     def rename(self, thread_id: str, name: str) -> None:
         self.store.execute("UPDATE threads SET name = ? WHERE id = ?", (name, thread_id))
+        self.live.thread(thread_id, "thread", self.participants(thread_id))
 
     def add_message(self, thread_id: str, sender_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Store a message (``text``, ``quick_replies``, ``attachment`` ... as sent) and stop the typing dots."""
@@ -228,6 +237,7 @@ class Community:
         self.store.execute("INSERT INTO messages (id, thread_id, sender_id, body, time) VALUES (?, ?, ?, ?, ?)",
                            (message_id, thread_id, sender_id, dumps(body), now()))
         self.store.execute("UPDATE threads SET typing_until = 0 WHERE id = ?", (thread_id,))
+        self.live.thread(thread_id, "message", self.participants(thread_id))
         return {"id": message_id, "thread_id": thread_id, "sender_id": sender_id, "body": body}
 
     def messages(self, thread_id: str, limit: int = 200) -> list[dict[str, Any]]:
@@ -243,6 +253,7 @@ class Community:
 
     def mark_seen(self, thread_id: str) -> None:
         self.store.execute("UPDATE threads SET seen_until = ? WHERE id = ?", (now(), thread_id))
+        self.live.thread(thread_id, "seen")
 
 
 def mention_tags(text: str, known: Mapping[str, Taggable],

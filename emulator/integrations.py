@@ -17,6 +17,7 @@ from typing import Any
 
 from bots.signature import appsecret_proof
 
+from .live import Hub
 from .store import Store, dumps, now
 
 PROOF_WINDOW_SECONDS = 300
@@ -137,8 +138,9 @@ def allow_list(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]
 class Integrations:
     """The integrations table and everything hanging off it."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, live: Hub | None = None) -> None:
         self.store = store
+        self.live = live or Hub()
 
     def create(self, name: str, description: str = "", **settings: Any) -> Integration:
         """A new integration with a fresh App ID, App Secret and access token."""
@@ -250,6 +252,7 @@ class Integrations:
         self.store.execute("INSERT INTO calls (integration_id, day, time, method, path, status, code) "
                            "VALUES (?, ?, ?, ?, ?, ?, ?)", (integration_id, _today(), now(), method, path[:200],
                                                             status, code))
+        self.live.admin(integration_id)
 
     def recent_calls(self, integration_id: str, limit: int = 10) -> list[dict[str, Any]]:
         """The latest calls, newest first, refusals with their Graph error code."""

@@ -42,6 +42,7 @@ def send(call: Call, _: list[str]) -> dict[str, Any]:
         return {"recipient_id": answer["recipient_id"]}
     if checked is None:  # a sender action: exactly one of the two was given
         community.set_typing(thread_id, action == "typing_on")
+        state().live.typing(thread_id, bot.name if action == "typing_on" else None)
         return {"recipient_id": answer["recipient_id"]}
     stored = community.add_message(thread_id, bot.page_id, checked)
     state().activity.bot_sent(bot, thread_id, stored["id"])

@@ -124,6 +124,7 @@ class Courier:
         status, answer = self._post(integration, subscription.callback_url, topic, [entry],
                                     self.settings.preview_timeout, log_id, 1)
         self._log(log_id, "delivered" if status == 200 else "failed", attempts=1)
+        self.integrations.live.admin(integration.id)
         return answer if status == 200 else None
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
@@ -153,6 +154,7 @@ class Courier:
                 self._deliver(key[0], key[1], batch)
             except Exception:
                 logger.exception("delivery to integration %s failed unexpectedly", key[0])
+            self.integrations.live.admin(key[0])
 
     def _deliver(self, integration_id: str, topic: str, entries: list[dict[str, Any]]) -> None:
         """POST the batch, retrying on the schedule; the log row follows every attempt."""
@@ -197,8 +199,10 @@ class Courier:
         return response.status_code, answer if isinstance(answer, dict) else None
 
     def _log_start(self, integration_id: str, topic: str, entries: int) -> int:
-        return self.store.execute("INSERT INTO deliveries (integration_id, time, topic, entries, status) "
-                                  "VALUES (?, ?, ?, ?, 'sending')", (integration_id, now(), topic, entries))
+        log_id = self.store.execute("INSERT INTO deliveries (integration_id, time, topic, entries, status) "
+                                    "VALUES (?, ?, ?, ?, 'sending')", (integration_id, now(), topic, entries))
+        self.integrations.live.admin(integration_id)
+        return log_id
 
     def _log(self, log_id: int, status: str, attempts: int, latency: float | None = None) -> None:
         if latency is None:
