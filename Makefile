@@ -1,10 +1,10 @@
-# The README's commands: `make run` and `make test`; helpers: bench, lint.
+# The README's commands: `make run` and `make test`; helpers: bot, bench, lint.
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PYTHON ?= python3
 
-.PHONY: run test bench lint install install-dev clean
+.PHONY: run test bot bench lint install install-dev clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ install-dev: $(VENV)/.dev
 
 run: install .env
 	$(PY) scripts/dev.py $(if $(RESET),--reset)
+
+# `make bot NAME=mybot`: handlers/mybot.py and tests/test_mybot.py from the template (`bots new`); under
+# `make run` the bot is live a moment later.
+bot: install
+	$(if $(NAME),,$(error give the bot a name: make bot NAME=mybot))
+	$(PY) -m bots.flask.command new $(NAME)
 
 test: install-dev
 	bash scripts/install_chromium.sh

@@ -1,5 +1,6 @@
 """``flask bots deadletters``, ``replay`` and ``work``: an operator finds what failed and runs it again,
-and runs handlers in a process of their own.
+and runs handlers in a process of their own. ``bots new``: a developer starts a bot; ``bots manifest`` and
+``bots provision`` for a bot whose settings are not there yet.
 
 (The other commands are tested beside what they drive: setup, stats, manifest, simulate.)
 """
@@ -10,8 +11,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
 
 from bots.deliveries import Deliveries
+from bots.flask.command import cli
 from tests.e2e.reliability_bots.echo import bot as echo
 from tests.support import Served, sent_texts, wait_for
 
@@ -83,3 +89,83 @@ def test_flask_bots_work_handles_what_web_processes_that_only_accept_have_append
         output = worker.communicate(timeout=15)[0]
     assert worker.returncode == 0, output
     assert "working on the inbox of echo" in output
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bots_command(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """The ``bots`` console script in ``cwd``, this checkout importable, ``.env`` read as a developer's would be."""
+    full = {"PATH": os.environ["PATH"], "PYTHONPATH": f"{cwd}{os.pathsep}{ROOT}", **env}
+    return subprocess.run([sys.executable, "-m", "bots.flask.command", *args], cwd=cwd, env=full,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_bots_new_writes_a_bot_and_its_test_and_the_test_passes(tmp_path):
+    made = bots_command(["new", "mybot", "--description", 'Answers "hi"'], tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.splitlines()[:2] == ["wrote handlers/mybot.py", "wrote tests/test_mybot.py"]
+    assert 'Bot(\n    "mybot",\n    description="Answers \\"hi\\"",' in (tmp_path / "handlers" / "mybot.py").read_text()
+    tested = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_mybot.py"],
+                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"},
+                            capture_output=True, text=True, timeout=120)
+    assert "3 passed" in tested.stdout, tested.stdout + tested.stderr
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("MyBot", "'MyBot' cannot name a bot: use lower-case letters, digits and _, starting with a letter"),
+    ("2fast", "'2fast' cannot name a bot"),
+    ("my-bot", "'my-bot' cannot name a bot"),
+    ("class", "'class' is a Python keyword, so no module can be named for it"),
+])
+def test_bots_new_refuses_a_name_no_bot_can_have(tmp_path, name, reason):
+    refused = CliRunner().invoke(cli, ["new", name, "--handlers", str(tmp_path / "h"), "--tests", str(tmp_path / "t")])
+    assert refused.exit_code == 1 and reason in refused.output
+    assert not (tmp_path / "h").exists() and not (tmp_path / "t").exists()
+
+
+def test_bots_new_refuses_to_overwrite_and_writes_nothing_then(tmp_path):
+    handlers, tests = tmp_path / "handlers", tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_mybot.py").write_text("# mine\n")
+    refused = CliRunner().invoke(cli, ["new", "mybot", "--handlers", str(handlers), "--tests", str(tests)])
+    assert refused.exit_code == 1
+    assert f"{tests / 'test_mybot.py'} exists already: nothing was written" in refused.output
+    assert not (handlers / "mybot.py").exists() and (tests / "test_mybot.py").read_text() == "# mine\n"
+
+
+def project_with_a_new_bot(tmp_path: Path) -> Path:
+    """A project with the example app and a bot module whose settings .env does not have yet."""
+    (tmp_path / "app.py").write_text((ROOT / "app.py").read_text())
+    (tmp_path / "handlers").mkdir()
+    (tmp_path / "handlers" / "__init__.py").write_text("")
+    (tmp_path / "handlers" / "newbie.py").write_text(
+        "from bots import Bot\nbot = Bot('newbie')\n\n@bot.on_message()\ndef hi(event, ctx):\n    ctx.reply('hi')\n")
+    (tmp_path / ".env").write_text(f"DATA_DIR={tmp_path / 'data'}\n")
+    return tmp_path
+
+
+def test_bots_manifest_needs_no_credentials(tmp_path):
+    described = bots_command(["manifest", "newbie", "--json"], project_with_a_new_bot(tmp_path))
+    assert described.returncode == 0, described.stderr
+    integration = json.loads(described.stdout)["integrations"][0]
+    assert integration["name"] == "newbie" and integration["permissions"] == ["Message any member"]
+    assert "MISSING_SETTINGS" not in (tmp_path / ".env").read_text()
+
+
+def test_bots_provision_creates_the_integration_and_writes_env(tmp_path, serve):
+    from emulator import create_app
+    emulator = create_app({"EMULATOR_DEV_TOKEN": "dev-token-0123456789"})
+    url = serve(emulator)
+    project = project_with_a_new_bot(tmp_path)
+    done = bots_command(["provision", "newbie", "--callback-url", "http://127.0.0.1:9", "--wait", "0"], project,
+                        EMULATOR_DEV_TOKEN="dev-token-0123456789", GRAPH_API_URL=url)
+    integration = emulator.extensions["emulator"].integrations.by_name("newbie")
+    assert done.returncode == 0, done.stderr
+    assert f"newbie: integration {integration.id} in the local Workplace; credentials in .env" in done.stdout
+    assert "does not serve it yet" in done.stdout
+    env = (project / ".env").read_text()
+    assert f"NEWBIE_APP_SECRET={integration.app_secret}" in env and f"NEWBIE_APP_ID={integration.id}" in env
+    refused = bots_command(["provision", "newbie"], project, GRAPH_API_URL=url)
+    assert refused.returncode == 1 and "EMULATOR_DEV_TOKEN is not set" in refused.stderr
+    emulator.extensions["emulator"].courier.close()

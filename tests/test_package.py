@@ -177,7 +177,7 @@ def test_installed_it_imports_from_anywhere_with_its_version_and_files(venv: Ven
 def test_bots_help_lists_every_flask_bots_command_and_emulator(venv: Venv, project: Path) -> None:
     shown = venv.run("bots", "--help", cwd=project).stdout
     listed = set(re.findall(r"^  (\w+) ", shown.split("Commands:")[1], re.M))
-    assert listed == set(bots_cli.commands) | {"emulator"}
+    assert listed == set(bots_cli.commands) | {"emulator", "new"}
     assert {"routes", "simulate", "setup", "stats", "manifest", "deadletters", "replay", "work"} <= listed
     assert venv.run("bots", "--version", cwd=project).stdout.strip() == f"bots, version {VERSION}"
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import click
 import requests
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, ScriptInfo
 
 from .. import signature
+from ..bot import Bot
 from ..deliveries import Deliveries
 from ..errors import ConfigError, GraphError
 from ..manifest import as_text, manifest
@@ -47,21 +50,90 @@ def setup_command(bot: str, callback_url: str) -> None:
         raise click.ClickException(str(error)) from None
 
 
-@bots_cli.command("manifest")
+@bots_cli.command("manifest", with_appcontext=False)
 @click.argument("bot", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.option("--callback-url", default="https://bots.example.com", show_default=True,
               help="The server's public base URL.")
 def manifest_command(bot: str | None, as_json: bool, callback_url: str) -> None:
-    """Print what to enter in the Admin Panel for each bot (or BOT): permissions, webhooks, domains."""
-    runtimes = current_app.extensions["bots"].runtimes
-    if bot and bot not in runtimes:
-        raise click.UsageError(f"no bot named {bot!r} here; `flask bots routes` lists them")
-    manifests = [manifest(runtime.bot, callback_url) for name, runtime in runtimes.items() if bot in (None, name)]
+    """Print what to enter in the Admin Panel for each bot (or BOT): permissions, webhooks, domains.
+
+    Needs no credentials: a bot whose settings are missing is described too."""
+    manifests = [manifest(each, callback_url) for each in _chosen(bot)]
     if as_json:
         click.echo(json.dumps({"integrations": manifests}, indent=2))
         return
     click.echo("\n\n".join(as_text(data) for data in manifests))
+
+
+@bots_cli.command("provision", with_appcontext=False)
+@click.argument("bot", required=False)
+@click.option("--callback-url", default="http://127.0.0.1:8000", show_default=True,
+              help="The bot server the local Workplace's webhooks point at.")
+@click.option("--env-file", default=".env", show_default=True, type=click.Path(path_type=Path),
+              help="The dev .env its credentials are written into.")
+@click.option("--wait", default=10.0, show_default=True, help="Seconds to wait for the bot server to serve it.")
+def provision_command(bot: str | None, callback_url: str, env_file: Path, wait: float) -> None:
+    """Create each bot's (or BOT's) integration in the local Workplace from its manifest and write its credentials
+    into .env; once the bot server serves it (`make run` reloads on its own), save its webhooks.
+
+    Development only: the emulator's provisioning API needs EMULATOR_DEV_TOKEN (`make run` writes it into .env)."""
+    from ..dev.catalog import describe
+    from ..dev.envfile import read, write_credentials
+    from ..dev.workplace import LocalWorkplace, ProvisionError
+
+    values = {**read(env_file), **os.environ}
+    if not values.get("EMULATOR_DEV_TOKEN"):
+        raise click.ClickException("EMULATOR_DEV_TOKEN is not set: `make run` writes it into .env and starts the "
+                                   "local Workplace with it")
+    workplace = LocalWorkplace(values.get("GRAPH_API_URL", "http://127.0.0.1:8001"), values["EMULATOR_DEV_TOKEN"])
+    for each in _chosen(bot):
+        described = describe(each, callback_url)
+        try:
+            credentials, _ = workplace.provision(described, read(env_file).get(f"{each.name.upper()}_VERIFY_TOKEN"))
+            write_credentials(env_file, credentials)
+            click.echo(f"{each.name}: integration {credentials.app_id} in the local Workplace; credentials in "
+                       f"{env_file}")
+            if _served(callback_url, each.name, wait):
+                topics = workplace.save_webhooks(described, credentials.verify_token)
+                click.echo(f"{each.name}: webhooks saved ({', '.join(topics) or 'none'})")
+            else:
+                click.echo(f"{each.name}: {callback_url} does not serve it yet: start the bot server (`make run`) "
+                           f"and run this again to save its webhooks")
+        except ProvisionError as error:
+            raise click.ClickException(f"{each.name}: {error}") from None
+
+
+def _chosen(bot: str | None) -> list[Bot]:
+    """The app's bots (or only ``bot``), those whose settings are missing included: the app is loaded with
+    ``MISSING_SETTINGS=skip`` for this command."""
+    info = click.get_current_context().ensure_object(ScriptInfo)
+    before = os.environ.get("MISSING_SETTINGS")
+    os.environ["MISSING_SETTINGS"] = "skip"
+    try:
+        app = info.load_app()
+    finally:
+        if before is None:
+            os.environ.pop("MISSING_SETTINGS", None)
+        else:
+            os.environ["MISSING_SETTINGS"] = before
+    bots: list[Bot] = app.extensions["bots"].bots
+    if bot and bot not in {each.name for each in bots}:
+        raise click.UsageError(f"no bot named {bot!r} here; `flask bots routes` lists them")
+    return [each for each in bots if bot in (None, each.name)]
+
+
+def _served(url: str, name: str, wait: float = 10.0) -> bool:
+    """Whether the bot server at ``url`` lists bot ``name``, waiting up to ``wait`` seconds for a reload."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            if name in {each["name"] for each in requests.get(url, timeout=2).json()["bots"]}:
+                return True
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            pass
+        time.sleep(0.2)
+    return False
 
 
 @bots_cli.command("stats")

@@ -1,16 +1,17 @@
-"""The ``bots`` console script: every ``flask bots`` command, plus ``bots emulator``, without ``flask``.
+"""The ``bots`` console script: every ``flask bots`` command, plus ``bots new`` and ``bots emulator``, no ``flask``.
 
-``bots routes`` is ``flask bots routes``: the commands are the ones in :mod:`bots.flask.cli`, looked up
-there each time, so they are written once. The app is found the way ``flask --app`` finds it:
-``--app module:app`` (or ``module:create_app()``), else ``BOTS_APP``, else ``wsgi.py`` or
-``app.py`` in the current directory, which goes on ``sys.path`` first; ``.env`` and ``.flaskenv``
-are read as ``flask`` reads them (``FLASK_SKIP_DOTENV=1`` skips them). The app is built only by a
-command that needs it, so ``bots --help`` and ``bots emulator`` work in an empty folder.
+``bots routes`` is ``flask bots routes``: the commands are the ones in :mod:`bots.flask.cli`, looked up there each
+time, so they are written once. The app is found the way ``flask --app`` finds it: ``--app module:app`` (or
+``module:create_app()``), else ``BOTS_APP``, else ``wsgi.py`` or ``app.py`` in the current directory, which goes
+on ``sys.path`` first; ``.env`` and ``.flaskenv`` are read as ``flask`` reads them (``FLASK_SKIP_DOTENV=1`` skips
+them). The app is built only by a command that needs it, so ``bots --help``, ``bots new NAME`` (a new bot and its
+test) and ``bots emulator`` work in an empty folder.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -77,6 +78,27 @@ def emulator(args: Sequence[str]) -> None:
     from emulator.__main__ import main as serve  # only this command needs the emulator loaded
 
     serve(list(args), prog="bots emulator")
+
+
+@cli.command("new")
+@click.argument("name")
+@click.option("--description", default="", help="What the bot is for (the directory shows it).")
+@click.option("--handlers", "handlers", default="handlers", show_default=True, type=click.Path(path_type=Path),
+              help="The folder of bot modules.")
+@click.option("--tests", "tests", default="tests", show_default=True, type=click.Path(path_type=Path),
+              help="The folder of the project's tests.")
+def new(name: str, description: str, handlers: Path, tests: Path) -> None:
+    """Write a new bot, handlers/NAME.py, and its passing test, tests/test_NAME.py (`make run` serves it at once)."""
+    from ..scaffold import ScaffoldError, new_bot
+
+    try:
+        written = new_bot(name, handlers, tests, description)
+    except ScaffoldError as error:
+        raise click.ClickException(str(error)) from None
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"next: under `make run` it is live within seconds (start it if it is not running); "
+               f"`pytest {written[1]}` tests it")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
