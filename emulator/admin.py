@@ -5,7 +5,8 @@ Only an Administrator with the permission to configure integrations gets in: any
 who they are is sent to do so first, then brought back.
 
 Each section of an integration's page is one small form posting to its own URL; a bad value
-comes back as a message beside the form, and nothing is saved. Saving a webhook runs the GET
+comes back on the page again with everything typed kept and the wrong field marked (aria-invalid,
+the reason beside it), and nothing is saved. Saving a webhook runs the GET
 handshake against the callback first and refuses to save, with the reason, when it fails.
 """
 
@@ -13,15 +14,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, session, url_for
+from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from . import devsync
 from .calls import state
 from .community import ADMIN, CONFIGURE_INTEGRATIONS, may
 from .integrations import PERMISSIONS, TOPICS, Integration, Subscription, allow_list
+from .logos import forget as forget_logos
 from .people import viewer
 from .webhooks import handshake
 
@@ -30,6 +34,33 @@ if TYPE_CHECKING:
 
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 MAX_NAME, MAX_DESCRIPTION = 80, 500
+Refused = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Typed:
+    """What was typed into one section's form that was not saved: the values, the wrong field and why."""
+
+    section: str
+    values: MultiDict[str, str]
+    field: str
+    message: str
+
+    def value(self, section: str, name: str, default: object = "") -> object:
+        """The typed value of ``name`` when this is ``section``'s form, else ``default`` (what is saved)."""
+        return self.values.get(name, "") if section == self.section else default
+
+    def chosen(self, section: str, name: str, value: str, default: bool) -> bool:
+        """Whether the checkbox ``name``/``value`` was ticked when this is ``section``'s form, else ``default``."""
+        return value in self.values.getlist(name) if section == self.section else default
+
+    def wrong(self, section: str, name: str) -> bool:
+        """Whether ``name`` in ``section`` is the field that was refused."""
+        return (section, name) == (self.section, self.field)
+
+
+#: The typed-nothing state a page starts in.
+NOTHING = Typed("", MultiDict(), "", "")
 
 
 def blueprint() -> Blueprint:
@@ -101,38 +132,46 @@ def _audit(event: str, integration: Integration) -> None:
     _emulator().activity.admin_acted(event, session.get("viewer"), integration.id)
 
 
-def _back(integration: Integration, section: str, message: str | None = None, error: str | None = None) -> Response:
-    if message:
-        flash(message, f"ok:{section}")
-    if error:
-        flash(error, f"error:{section}")
+def _back(integration: Integration, section: str, message: str) -> Response:
+    """Back to the integration's page at ``section`` after a save, with ``message`` beside it."""
+    flash(message, f"ok:{section}")
     _emulator().previews.forget()
     return redirect(url_for("admin.details", integration_id=integration.id, _anchor=section))
 
 
-def index() -> str:
-    return render_template("admin_list.html", integrations=_emulator().integrations.all())
+def _refuse(integration: Integration, section: str, field: str, message: str) -> Refused:
+    """The integration's page again (HTTP 400), keeping what was typed in ``section`` and marking ``field``."""
+    return _page(integration, Typed(section, MultiDict(request.form), field, message)), 400
 
 
-def create() -> Response | str:
+def index(typed: Typed = NOTHING) -> str:
+    return render_template("admin_list.html", integrations=_emulator().integrations.all(), typed=typed)
+
+
+def create() -> Response | Refused:
     name = request.form.get("name", "").strip()
     description = request.form.get("description", "").strip()
-    if not name or len(name) > MAX_NAME or len(description) > MAX_DESCRIPTION:
-        flash(f"Give the integration a name of 1 to {MAX_NAME} characters (description at most {MAX_DESCRIPTION}).",
-              "error:create")
-        return redirect(url_for("admin.index"))
-    if _emulator().integrations.by_name(name):
-        flash(f"An integration named {name!r} exists already: pick another name.", "error:create")
-        return redirect(url_for("admin.index"))
+    problem = None
+    if not name or len(name) > MAX_NAME:
+        problem = "name", f"Give the integration a name of 1 to {MAX_NAME} characters."
+    elif _emulator().integrations.by_name(name):
+        problem = "name", f"An integration named {name!r} exists already: pick another name."
+    elif len(description) > MAX_DESCRIPTION:
+        problem = "description", f"The description must be at most {MAX_DESCRIPTION} characters."
+    if problem:
+        return index(Typed("create", MultiDict(request.form), *problem)), 400
     integration = _emulator().integrations.create(name, description)
     flash("Created. Copy the App ID, App Secret and access token into your server's settings.", "ok:credentials")
     return redirect(url_for("admin.details", integration_id=integration.id))
 
 
 def details(integration_id: str) -> str:
-    integration = _integration(integration_id)
+    return _page(_integration(integration_id), NOTHING)
+
+
+def _page(integration: Integration, typed: Typed) -> str:
+    """The integration's page, with ``typed`` filled into the form it belongs to."""
     emulator = _emulator()
-    typed = session.pop("typed", None) or {}
     return render_template(
         "admin_detail.html", integration=integration, permissions=PERMISSIONS, topics=TOPICS,
         subscriptions=emulator.integrations.subscriptions(integration.id), typed=typed,
@@ -152,21 +191,23 @@ def _activity(integration: Integration) -> dict[str, Any]:
             "deliveries": figures.deliveries(integration.id)}
 
 
-def save_details(integration_id: str) -> Response:
+def save_details(integration_id: str) -> Response | Refused:
     integration = _integration(integration_id)
     name = request.form.get("name", "").strip()
     description = request.form.get("description", "").strip()
     logo = request.form.get("logo_url", "").strip()
     if not name or len(name) > MAX_NAME:
-        return _back(integration, "details", error=f"The name must be 1 to {MAX_NAME} characters.")
+        return _refuse(integration, "details", "name", f"The name must be 1 to {MAX_NAME} characters.")
     other = _emulator().integrations.by_name(name)
     if other and other.id != integration.id:
-        return _back(integration, "details", error=f"An integration named {name!r} exists already.")
+        return _refuse(integration, "details", "name", f"An integration named {name!r} exists already.")
     if len(description) > MAX_DESCRIPTION:
-        return _back(integration, "details", error=f"The description must be at most {MAX_DESCRIPTION} characters.")
+        return _refuse(integration, "details", "description",
+                       f"The description must be at most {MAX_DESCRIPTION} characters.")
     if logo and not re.match(r"^https?://\S+$", logo):
-        return _back(integration, "details", error="The logo must be an http:// or https:// image URL.")
+        return _refuse(integration, "details", "logo_url", "The logo must be an http:// or https:// image URL.")
     _emulator().integrations.update(integration.id, name=name, description=description, logo_url=logo)
+    forget_logos()
     return _back(integration, "details", "Saved.")
 
 
@@ -189,13 +230,13 @@ def reset_secret(integration_id: str) -> Response:
                                              "until then).")
 
 
-def save_visibility(integration_id: str) -> Response:
+def save_visibility(integration_id: str) -> Response | Refused:
     integration = _integration(integration_id)
     enabled = request.form.get("enabled") == "on"
     discoverable = request.form.get("discoverable") == "on"
     if discoverable and not integration.has("Message any member"):
-        return _back(integration, "visibility", error="Discoverable needs the 'Message any member' permission: "
-                                                      "grant it under Permissions first.")
+        return _refuse(integration, "visibility", "discoverable", "Discoverable needs the 'Message any member' "
+                                                                  "permission: grant it under Permissions first.")
     _emulator().integrations.update(integration.id, enabled=int(enabled), discoverable=int(discoverable))
     state = "enabled" if enabled else "disabled: its API calls are refused and it receives no webhooks"
     return _back(integration, "visibility", f"Saved: the integration is {state}.")
@@ -213,7 +254,7 @@ def save_permissions(integration_id: str) -> Response:
     return _back(integration, "permissions", "Saved." + note)
 
 
-def save_webhook(integration_id: str, topic: str) -> Response:
+def save_webhook(integration_id: str, topic: str) -> Response | Refused:
     integration = _integration(integration_id)
     if topic not in TOPICS:
         abort(404)
@@ -221,15 +262,13 @@ def save_webhook(integration_id: str, topic: str) -> Response:
     token = request.form.get("verify_token", "").strip()
     fields = [f for f in TOPICS[topic] if f in request.form.getlist("fields")]
     section = f"webhook-{topic}"
-    problem = None
-    if not url or not token or not fields:
-        problem = "Give a callback URL, a verify token and at least one field."
-    else:
-        problem = handshake(url, token)
-        problem = f"Not saved: the verification request failed: {problem}" if problem else None
+    missing = next((name for name, given in (("callback_url", url), ("verify_token", token), ("fields", fields))
+                    if not given), None)
+    if missing:
+        return _refuse(integration, section, missing, "Give a callback URL, a verify token and at least one field.")
+    problem = handshake(url, token)
     if problem:
-        session["typed"] = {"topic": topic, "callback_url": url, "verify_token": token, "fields": fields}
-        return _back(integration, section, error=problem)
+        return _refuse(integration, section, "callback_url", f"Not saved: the verification request failed: {problem}")
     _emulator().integrations.subscribe(integration.id, Subscription(topic, url, token, fields))
     return _back(integration, section, f"Saved: {url} answered the verification request.")
 
@@ -240,41 +279,49 @@ def remove_webhook(integration_id: str, topic: str) -> Response:
     return _back(integration, f"webhook-{topic}", "Unsubscribed.")
 
 
-def save_security(integration_id: str) -> Response:
+def save_security(integration_id: str) -> Response | Refused:
     integration = _integration(integration_id)
     text = request.form.get("ip_allow", "").strip()
     try:
         allow_list(text)
     except ValueError as error:
-        return _back(integration, "security", error=f"Not saved: {error}. Write one address or network "
-                                                    "(10.0.0.0/8) per line.")
+        return _refuse(integration, "security", "ip_allow", f"Not saved: {error}. Write one address or network "
+                                                            "(10.0.0.0/8) per line.")
     _emulator().integrations.update(integration.id, ip_allow=text,
                                     require_proof=int(request.form.get("require_proof") == "on"))
     return _back(integration, "security", "Saved.")
 
 
-def save_domains(integration_id: str) -> Response:
+def save_domains(integration_id: str) -> Response | Refused:
     integration = _integration(integration_id)
     domains = [d.strip().lower().rstrip(".") for d in re.split(r"[\s,]+", request.form.get("domains", "")) if d.strip()]
     bad = [d for d in domains if not DOMAIN.match(d)]
     if bad:
-        return _back(integration, "domains",
-                     error=f"Not saved: {bad[0]!r} is not a domain name (like docs.example.com).")
+        return _refuse(integration, "domains", "domains",
+                       f"Not saved: {bad[0]!r} is not a domain name (like docs.example.com).")
     _emulator().integrations.update(integration.id, link_domains=sorted(set(domains)))
     return _back(integration, "domains", "Saved.")
 
 
-def save_faults(integration_id: str) -> Response:
+def save_faults(integration_id: str) -> Response | Refused:
     integration = _integration(integration_id)
-    try:
-        rate = float(request.form.get("error_rate", "0") or 0)
-        latency = int(request.form.get("latency_ms", "0") or 0)
-    except ValueError:
-        return _back(integration, "faults", error="Not saved: the error rate and latency must be numbers.")
-    if not 0 <= rate <= 100 or not 0 <= latency <= 30_000:
-        return _back(integration, "faults", error="Not saved: error rate 0-100 %, latency 0-30000 ms.")
+    rate = _number(request.form.get("error_rate", ""), float, 0, 100)
+    if rate is None:
+        return _refuse(integration, "faults", "error_rate", "Not saved: the error rate is a number from 0 to 100 %.")
+    latency = _number(request.form.get("latency_ms", ""), int, 0, 30_000)
+    if latency is None:
+        return _refuse(integration, "faults", "latency_ms", "Not saved: the latency is 0 to 30000 ms.")
     _emulator().integrations.update(integration.id, error_rate=rate / 100, latency_ms=latency)
     return _back(integration, "faults", "Saved.")
+
+
+def _number(text: str, kind: type[float] | type[int], low: float, high: float) -> float | None:
+    """``text`` as a number of ``kind`` from ``low`` to ``high`` (empty is 0), or None when it is not one."""
+    try:
+        value = kind(text or 0)
+    except ValueError:
+        return None
+    return value if low <= value <= high else None
 
 
 def save_groups(integration_id: str) -> Response:
@@ -285,10 +332,10 @@ def save_groups(integration_id: str) -> Response:
     return _back(integration, "groups", "Saved.")
 
 
-def delete(integration_id: str) -> Response:
+def delete(integration_id: str) -> Response | Refused:
     integration = _integration(integration_id)
     if request.form.get("confirm", "").strip() != integration.name:
-        return _back(integration, "delete", error="Not deleted: type the integration's name exactly to confirm.")
+        return _refuse(integration, "delete", "confirm", "Not deleted: type the integration's name exactly to confirm.")
     _emulator().integrations.delete(integration.id)
     _audit("ADMIN_DELETE_INTEGRATION", integration)
     flash(f"Deleted {integration.name}: its token no longer works and its subscriptions are gone.", "ok:list")

@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 from .calls import state
 from .community import CONFIGURE_INTEGRATIONS, may, role_of
 from .integrations import Integration
+from .logos import loadable
 from .previews import links_in
 
 if TYPE_CHECKING:
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
 
 MAX_TEXT = 2000
 MAX_STATUS = 140
+#: How a chat shows a member who is gone (the page of an integration that was deleted).
+GONE = "Deleted integration"
+CLOSED = "This integration was deleted: its chat is kept to read, but nobody answers here any more."
 
 
 def blueprint() -> Blueprint:
@@ -47,6 +51,7 @@ def blueprint() -> Blueprint:
     bp.add_url_rule("/api/preview", view_func=api_preview, methods=["GET"])
     bp.add_url_rule("/api/collection", view_func=api_collection, methods=["GET"])
     bp.app_context_processor(_context)
+    bp.add_app_template_global(loadable, "logo_loads")
     bp.record_once(lambda setup: setup.app.add_url_rule("/favicon.ico", "favicon", favicon))
     return bp
 
@@ -124,7 +129,7 @@ def chat(thread_id: str | None) -> str | Response:
         if thread is None or person["id"] not in thread["participants"]:
             return redirect(url_for("people.chat"))
     bots = [i for i in _emulator().integrations.all() if i.listed]
-    return render_template("chat.html", thread=thread, bots=bots)
+    return render_template("chat.html", thread=thread, bots=bots, closed=_closed(thread) if thread else None)
 
 
 def open_bot(integration_id: str) -> Response:
@@ -167,7 +172,7 @@ def api_chats() -> Response:
     names = community.names()
     chats = []
     for thread in community.threads_of(person["id"]):
-        others = [names.get(m, m) for m in thread["participants"] if m != person["id"]]
+        others = [names.get(m, GONE) for m in thread["participants"] if m != person["id"]]
         last = community.messages(thread["id"], limit=1)
         chats.append({"id": thread["id"], "name": thread["name"] or ", ".join(others) or "Just you",
                       "last": (last[0]["body"].get("text") or "(attachment)") if last else ""})
@@ -181,6 +186,14 @@ def _thread_for(thread_id: str, person: dict[str, Any]) -> dict[str, Any]:
     return thread
 
 
+def _closed(thread: dict[str, Any]) -> str | None:
+    """Why nobody can write in a 1:1 chat any more (its bot's integration was deleted), or None."""
+    names = _emulator().community.names()
+    if thread["is_group"] or all(member in names for member in thread["participants"]):
+        return None
+    return CLOSED
+
+
 def api_thread(thread_id: str) -> Response:
     person = _need_viewer()
     thread = _thread_for(thread_id, person)
@@ -190,11 +203,12 @@ def api_thread(thread_id: str) -> Response:
     messages = emulator.community.messages(thread_id)
     return jsonify({
         "thread": {"id": thread["id"], "name": thread["name"], "is_group": bool(thread["is_group"]),
-                   "participants": [{"id": m, "name": names.get(m, m)} for m in thread["participants"]],
+                   "participants": [{"id": m, "name": names.get(m, GONE)} for m in thread["participants"]],
+                   "closed": _closed(thread),
                    "typing": _typing(thread, bots), "seen_until": thread["seen_until"],
                    "menu": _menu(bots)},
         "me": person["id"], "names": names,
-        "messages": [{"id": m["id"], "sender": m["sender_id"], "name": names.get(m["sender_id"], m["sender_id"]),
+        "messages": [{"id": m["id"], "sender": m["sender_id"], "name": names.get(m["sender_id"], GONE),
                       "body": m["body"], "time": m["time"]} for m in messages]})
 
 
@@ -217,7 +231,8 @@ def _menu(bots: list[Integration]) -> list[dict[str, Any]]:
 def api_say(thread_id: str) -> Response:
     """A person writes, taps a quick reply (``quick_reply``) or a button (``postback``)."""
     person = _need_viewer()
-    _thread_for(thread_id, person)
+    if _closed(_thread_for(thread_id, person)):
+        abort(Response(_error(CLOSED), 409, mimetype="application/json"))
     body = request.get_json(silent=True) or {}
     activity = _emulator().activity
     if isinstance(body.get("postback"), dict):
@@ -279,7 +294,14 @@ def api_preview() -> Response:
     link = request.args.get("link", "")
     if not links_in(link) or len(link) > 2000:
         return jsonify({"preview": None})
-    return jsonify({"preview": _emulator().previews.for_viewer(link, person["id"])})
+    return jsonify({"preview": _without_a_dead_icon(_emulator().previews.for_viewer(link, person["id"]))})
+
+
+def _without_a_dead_icon(preview: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The preview without its icon when the icon does not load, so the browser never asks for it in vain."""
+    if preview and preview.get("icon") and not loadable(str(preview["icon"])):
+        return {key: value for key, value in preview.items() if key != "icon"}
+    return preview
 
 
 def api_collection() -> Response:

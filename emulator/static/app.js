@@ -44,6 +44,13 @@ function poll(load, render) {
   tick();
 }
 
+// When a message, post or comment was written: the instant in datetime, the reader's local time as text.
+function timeOf(seconds) {
+  const when = new Date(seconds * 1000);
+  return el("time", {class: "when", datetime: when.toISOString(), title: when.toLocaleString()},
+    when.toLocaleString([], {dateStyle: "medium", timeStyle: "short"}));
+}
+
 const LINK = /https?:\/\/[^\s<>"']+/g;
 
 // Only http(s) URLs become links or images; anything else (javascript:, data:) is dropped.
@@ -172,6 +179,7 @@ function renderMessage(m, me, names, send, isLast) {
   }
   const attachment = body.attachment;
   if (attachment) item.append(renderAttachment(attachment, send));
+  item.append(timeOf(m.time));
   if (!mine && isLast && Array.isArray(body.quick_replies)) {
     item.append(el("div", {class: "quick-replies"}, body.quick_replies.map((q) =>
       el("button", {type: "button", class: "quick-reply", onclick: () =>
@@ -251,6 +259,7 @@ function renderPost(post, names) {
   }}, input, el("button", {type: "submit"}, "Comment"));
   return el("li", {class: "post", id: `post-${post.id}`, "data-post": post.id},
     el("div", {class: "sender"}, names[post.author_id] || post.author_id),
+    timeOf(post.time),
     el("div", {class: "post-text"}, richText(post.message, names)),
     previewCards(post.message), el("div", {class: "likes"}), comments, form);
 }
@@ -261,7 +270,8 @@ function renderComments(node, post, names) {
   const list = node.querySelector(".comments");
   if (list.childElementCount === post.comments.length) return;
   list.replaceChildren(...post.comments.map((c) => el("li", {class: "comment", "data-author": names[c.author_id] || ""},
-    el("strong", {}, names[c.author_id] || c.author_id), " ", richText(c.message, names), previewCards(c.message))));
+    el("strong", {}, names[c.author_id] || c.author_id), timeOf(c.time), " ", richText(c.message, names),
+    previewCards(c.message))));
 }
 
 // ---- Admin Panel --------------------------------------------------------------------------

@@ -26,10 +26,15 @@ def create(emulator, admin, name: str = "Standup bot") -> str:
     return re.search(r"/admin/integrations/(\d+)", page.url).group(1)
 
 
-def save(emulator, admin, integration_id: str, section: str, data) -> str:
+def save(emulator, admin, integration_id: str, section: str, data, status: int = 200) -> str:
+    """Post one section's form; a refused value answers 400 with the page again (``status=400``)."""
     page = admin.post(f"{emulator.url}/admin/integrations/{integration_id}/{section}", data=data)
-    assert page.status_code == 200
+    assert page.status_code == status
     return page.text
+
+
+def refuse(emulator, admin, integration_id: str, section: str, data) -> str:
+    return save(emulator, admin, integration_id, section, data, status=400)
 
 
 def test_the_list_shows_the_seeded_integrations(emulator, admin):
@@ -59,13 +64,38 @@ def test_details_are_saved_and_checked(emulator, admin):
         "name": "Standup", "description": "new words", "logo_url": "https://example.com/logo.png"})
     saved = emulator.state.integrations.get(integration_id)
     assert (saved.name, saved.description, saved.logo_url) == ("Standup", "new words", "https://example.com/logo.png")
-    assert "http:// or https://" in save(emulator, admin, integration_id, "details",
-                                         {"name": "Standup", "logo_url": "javascript:alert(1)"})
+    assert "http:// or https://" in refuse(emulator, admin, integration_id, "details",
+                                           {"name": "Standup", "logo_url": "javascript:alert(1)"})
+
+
+@pytest.mark.parametrize("section, data, field, kept", [
+    ("details", {"name": "Standup", "description": "kept words", "logo_url": "ftp://x"}, "logo_url", "kept words"),
+    ("security", {"ip_allow": "10.0.0.0/8\nnot-an-ip", "require_proof": "on"}, "ip_allow", "10.0.0.0/8\nnot-an-ip"),
+    ("faults", {"error_rate": "25", "latency_ms": "99999"}, "latency_ms", 'value="25"'),
+    ("webhooks/group", {"callback_url": "http://127.0.0.1:1/x", "verify_token": "typed-token"}, "fields",
+     'value="typed-token"'),
+])
+def test_a_refused_form_keeps_what_was_typed_and_marks_the_field(emulator, admin, section, data, field, kept):
+    integration_id = create(emulator, admin)
+    page = refuse(emulator, admin, integration_id, section, data)
+    topic = section.split("/")[-1]
+    name = f"webhook-{topic}" if section.startswith("webhooks") else section
+    assert f'aria-invalid="true" aria-describedby="error-{name}-{field}"' in page
+    assert re.search(rf'<span class="field-error" id="error-{name}-{field}">[^<]+</span>', page)
+    assert kept in page and page.count('aria-invalid="true"') == 1
+
+
+@pytest.mark.parametrize("data, field", [({"name": "helpdesk", "description": "typed words"}, "name"),
+                                         ({"name": "New one", "description": "x" * 501}, "description")])
+def test_a_refused_new_integration_keeps_what_was_typed(emulator, admin, data, field):
+    page = admin.post(f"{emulator.url}/admin/integrations", data=data)
+    assert page.status_code == 400 and f'aria-describedby="error-create-{field}"' in page.text
+    assert data["description"] in page.text and f'value="{data["name"]}"' in page.text
 
 
 def test_discoverable_needs_message_any_member(emulator, admin):
     integration_id = create(emulator, admin)
-    page = save(emulator, admin, integration_id, "visibility", {"enabled": "on", "discoverable": "on"})
+    page = refuse(emulator, admin, integration_id, "visibility", {"enabled": "on", "discoverable": "on"})
     assert "needs the &#39;Message any member&#39; permission" in page
     save(emulator, admin, integration_id, "permissions", {"permissions": ["Message any member", "Link previews"]})
     save(emulator, admin, integration_id, "visibility", {"enabled": "on", "discoverable": "on"})
@@ -78,8 +108,8 @@ def test_discoverable_needs_message_any_member(emulator, admin):
 def test_a_webhook_is_saved_only_when_the_handshake_succeeds(emulator, admin, callback):
     integration_id = create(emulator, admin)
     url = f"{callback.url}/webhooks/standup"
-    page = save(emulator, admin, f"{integration_id}/webhooks", "page",
-                {"callback_url": url, "verify_token": "wrong", "fields": ["messages"]})
+    page = refuse(emulator, admin, f"{integration_id}/webhooks", "page",
+                  {"callback_url": url, "verify_token": "wrong", "fields": ["messages"]})
     assert "Not saved: the verification request failed" in page and "HTTP 403" in page
     assert 'value="wrong"' in page
     assert emulator.state.integrations.subscriptions(integration_id) == {}
@@ -93,7 +123,7 @@ def test_a_webhook_is_saved_only_when_the_handshake_succeeds(emulator, admin, ca
 
 def test_security_settings_are_saved_and_checked(emulator, admin):
     integration_id = create(emulator, admin)
-    assert "Not saved" in save(emulator, admin, integration_id, "security", {"ip_allow": "not-an-ip"})
+    assert "Not saved" in refuse(emulator, admin, integration_id, "security", {"ip_allow": "not-an-ip"})
     save(emulator, admin, integration_id, "security", {"ip_allow": "10.0.0.0/8\n127.0.0.1", "require_proof": "on"})
     saved = emulator.state.integrations.get(integration_id)
     assert saved.require_proof and saved.ip_allowed("127.0.0.1") and not saved.ip_allowed("192.0.2.1")
@@ -101,9 +131,9 @@ def test_security_settings_are_saved_and_checked(emulator, admin):
 
 def test_link_domains_faults_and_groups_are_saved_and_checked(emulator, admin):
     integration_id = create(emulator, admin)
-    assert "is not a domain name" in save(emulator, admin, integration_id, "domains", {"domains": "not a domain!"})
+    assert "is not a domain name" in refuse(emulator, admin, integration_id, "domains", {"domains": "not a domain!"})
     save(emulator, admin, integration_id, "domains", {"domains": "Wiki.Example.com\ndocs.example.org"})
-    assert "0-100 %" in save(emulator, admin, integration_id, "faults", {"error_rate": "150", "latency_ms": "0"})
+    assert "0 to 100 %" in refuse(emulator, admin, integration_id, "faults", {"error_rate": "150", "latency_ms": "0"})
     save(emulator, admin, integration_id, "faults", {"error_rate": "25", "latency_ms": "200"})
     save(emulator, admin, integration_id, "groups", {"groups": ["1500000000000001"]})
     saved = emulator.state.integrations.get(integration_id)
@@ -124,7 +154,7 @@ def test_a_reset_token_and_a_deleted_integration_stop_working(emulator, admin):
             "me/messages", send)
     graph = GraphClient(emulator.url, new.access_token, new.app_secret, retry=RetryPolicy(attempts=1))
     assert graph.post("me/messages", send)["recipient_id"] == DANA
-    assert "type the integration&#39;s name" in save(emulator, admin, integration_id, "delete", {"confirm": "nope"})
+    assert "type the integration&#39;s name" in refuse(emulator, admin, integration_id, "delete", {"confirm": "nope"})
     page = save(emulator, admin, integration_id, "delete", {"confirm": "Standup bot"})
     assert "Deleted Standup bot" in page and emulator.state.integrations.get(integration_id) is None
     with pytest.raises(GraphError) as caught:
