@@ -211,14 +211,21 @@ def _emulator() -> Emulator:
     return state()
 
 
+def _viewer() -> dict[str, Any]:
+    """The person the session acts as; 401 when nobody is picked (the JSON API answers the same)."""
+    person_id = session.get("viewer")
+    person = _emulator().community.person(person_id) if person_id else None
+    if person is None:
+        abort(_refusal("Pick who you are first (the home page).", 401))
+    return person
+
+
 def people_stream() -> Response:
     """``?thread=`` (a chat the viewer takes part in), ``&group=``, ``&chats=1`` (the viewer's chat list):
     the people's side's live events, for the viewer in the session (401 without one, 404 for a chat
     that is not theirs or a group that does not exist)."""
     emulator = _emulator()
-    person_id = session.get("viewer")
-    if not person_id or emulator.community.person(person_id) is None:
-        abort(_refusal("Pick who you are first (the home page).", 401))
+    person_id = _viewer()["id"]
     topics = [chats_topic(person_id)] if request.args.get("chats") == "1" else []
     if thread_id := request.args.get("thread"):
         thread = emulator.community.thread(thread_id)
@@ -235,8 +242,13 @@ def people_stream() -> Response:
 
 
 def admin_stream(integration_id: str) -> Response:
-    """An integration's Admin Panel activity (Last API request, delivery log); 404 for no such integration."""
+    """An integration's Admin Panel activity (Last API request, delivery log), for whom the Admin Panel
+    lets in (401 for nobody, 403 for a person who may not configure integrations); 404 for no such one."""
+    from .community import CONFIGURE_INTEGRATIONS, may  # community imports this module
+
     emulator = _emulator()
+    if not may(_viewer(), CONFIGURE_INTEGRATIONS):
+        abort(_refusal("The Admin Panel is for Administrators who may configure integrations.", 403))
     if emulator.integrations.get(integration_id) is None:
         abort(_refusal("No such integration.", 404))
     return _subscribed(emulator.live, [admin_topic(integration_id)])

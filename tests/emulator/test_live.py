@@ -18,6 +18,7 @@ from bots.graph import GraphClient, RetryPolicy
 from emulator.live import RESYNC, Event, Hub
 
 Arrival = tuple[str, Any, float]
+JORDAN = "100071234567894"  # the seeded Administrator
 
 
 class Stream:
@@ -157,7 +158,8 @@ def test_a_post_and_a_comment_are_pushed_to_the_groups_feed(emulator, hub, strea
 
 def test_the_admin_panel_hears_of_each_graph_call_and_delivery(emulator, hub, streams):
     helpdesk = emulator.state.integrations.by_name("helpdesk")
-    stream = subscribed(streams(requests.Session(), f"{emulator.url}/admin/integrations/{helpdesk.id}/live/stream"))
+    url = f"{emulator.url}/admin/integrations/{helpdesk.id}/live/stream"
+    stream = subscribed(streams(person(emulator, JORDAN), url))
     bot_graph(emulator).get("me")
     assert stream.next("admin")[1] == {"id": helpdesk.id}
     person(emulator).post(f"{emulator.url}/work/api/threads/{dana_thread(emulator)}/messages", json={"text": "hi"})
@@ -172,7 +174,11 @@ def test_a_stream_needs_a_viewer_who_takes_part(emulator, hub, streams):
     assert person(emulator, ALEX).get(f"{url}?thread={thread}", timeout=5).status_code == 404
     assert person(emulator).get(f"{url}?group=404", timeout=5).status_code == 404
     assert person(emulator).get(url, timeout=5).status_code == 400
-    assert requests.get(f"{emulator.url}/admin/integrations/404/live/stream", timeout=5).status_code == 404
+    admin = f"{emulator.url}/admin/integrations/{emulator.state.integrations.by_name('helpdesk').id}/live/stream"
+    assert requests.get(admin, timeout=5).status_code == 401
+    assert person(emulator).get(admin, timeout=5).status_code == 403
+    nobody = f"{emulator.url}/admin/integrations/404/live/stream"
+    assert person(emulator, JORDAN).get(nobody, timeout=5).status_code == 404
     assert hub.count() == 0
 
 
