@@ -122,7 +122,8 @@ class Runner:
         elif watch.mtime(self.options.env_file) != self.env_mtime:
             self.env_mtime = watch.mtime(self.options.env_file)
             self.say(".env changed: reloading the bot server")
-            self.reload([])
+            if self.reload([]):
+                self.say("reloaded: the bot server runs with the new .env")
 
     def handlers_changed(self, saved_at: float) -> None:
         """Provision the bots that are new or changed, reload the bot server, then save their webhooks."""
