@@ -22,9 +22,10 @@ INT_SHAPE = "is malformed: expected a whole number from {low} to {high}, got {va
 CHOICE_SHAPE = "is malformed: expected one of {choices}, got {value!r}"
 UNKNOWN_BOTS = "names {names}, which no module in {package}/ defines (found: {found})"
 SKIPPED_BOT = (
-    "{bot}: not served: {error}. Fix: `bots provision {bot}` creates its integration in the local Workplace and "
-    "writes its settings into .env (`make run` does it when the module is saved); for a real Workplace, "
-    "`bots manifest {bot}` says what to create in the Admin Panel, then copy its settings into .env"
+    "{bot}: not served: {error}. Fix: `flask bots provision {bot}` (or `bots provision {bot}`) creates its "
+    "integration in the local Workplace and writes its settings into .env (`make run` does it when the module is "
+    "saved); for a real Workplace, `flask bots manifest {bot}` says what to create in the Admin Panel, then copy its "
+    "settings into .env"
 )
 BROKEN_MODULE = "{module}: not served: importing it failed ({error}); fix the module and save it again"
 DUPLICATE_BOT = "defines a bot named {name!r} twice ({first} and {second}): bot names must be unique"

@@ -30,7 +30,7 @@ def test_a_bot_without_settings_is_left_out_and_the_log_names_the_fix(tmp_path, 
     assert [r.getMessage().split(". Fix:")[0] for r in caplog.records] == [
         "newbie: not served: NEWBIE_APP_SECRET: is not set: copy it from the Admin Panel (Integrations > newbie) "
         "into .env or the environment; .env.example lists every variable"]
-    assert "Fix: `bots provision newbie` creates its integration in the local Workplace" in caplog.text
+    assert "Fix: `flask bots provision newbie` (or `bots provision newbie`) creates its integration in the local Workplace" in caplog.text
 
 
 def test_by_default_a_missing_setting_still_stops_start_up(tmp_path):

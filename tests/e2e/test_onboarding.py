@@ -205,7 +205,7 @@ def test_a_bot_without_settings_does_not_stop_the_server_and_the_log_names_the_f
         output = process.communicate(timeout=20)[0]
     assert served == ["helpdesk"], output
     assert "docs: not served: DOCS_APP_SECRET: is not set" in output
-    assert "Fix: `bots provision docs`" in output
+    assert "Fix: `flask bots provision docs`" in output
 
 
 def _index(url: str, process: subprocess.Popen, timeout: float = 20) -> list[str]:
