@@ -94,7 +94,8 @@ class Runner:
         return (self.emulator.returncode or 0) if self.emulator is not None else 1
 
     def start(self) -> bool:
-        """Start the emulator, give every bot without an integration one, start the bot server, save new webhooks."""
+        """Start the emulator, give every bot without an integration one (an existing one is left as an admin left it,
+        unless the database is fresh), start the bot server, save the new ones' webhooks."""
         options = self.options
         if not options.env_file.exists():
             envfile.create(options.env_file, (), options.emulator_url)
@@ -104,7 +105,7 @@ class Runner:
             return False
         self.seen = watch.snapshot(options.root / options.package)
         catalog = self.survey() or {}
-        created = self.provision(catalog.values(), update=False)
+        created = self.provision(catalog.values(), update=options.reset)  # a fresh database: as the manifests say
         self.known = {name: _fingerprint(described) for name, described in catalog.items()}
         self.bots = self._spawn_bots()
         if not _up(f"{options.bot_url}/healthz", self.bots):
