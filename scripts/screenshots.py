@@ -1,6 +1,6 @@
 """Take the README's screenshots (docs/*.png) with Debian's Chromium: the emulator and the example
-bots run on free ports with a fresh database, and a person chats, posts a document link, and an
-admin opens an integration. Run: .venv/bin/python scripts/screenshots.py
+bots run on free ports with a fresh database, and a person chats (also at a phone's width), posts a
+document link, and the Administrator opens an integration. Run: .venv/bin/python scripts/screenshots.py
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import requests
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -64,6 +64,19 @@ def main() -> int:
     return 0
 
 
+def phone(browser: Browser, url: str, chat: str) -> None:
+    """Work Chat at a phone's width (390 px), signed in as the same person, in a context of its own."""
+    context = browser.new_context(base_url=url, viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page = context.new_page()
+    page.goto("/work/")
+    page.get_by_role("button", name=re.compile("Dana Whitfield")).click()
+    page.goto(chat)
+    expect(page.locator("#messages .message").last).to_contain_text("What do you need?")
+    page.locator("#composer-text").scroll_into_view_if_needed()
+    page.screenshot(path=str(DOCS / "work-chat-phone.png"))
+    context.close()
+
+
 def shoot(url: str) -> None:
     DOCS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
@@ -78,6 +91,7 @@ def shoot(url: str) -> None:
         page.get_by_role("button", name="Send").click()
         expect(page.locator("#messages .message").last).to_contain_text("What do you need?")
         page.screenshot(path=str(DOCS / "work-chat.png"))
+        phone(browser, url, page.url)
         page.goto("/work/groups/1500000000000002")
         page.get_by_placeholder("Write something, or @mention a bot").fill(
             "@docs here is the travel policy: https://docs.example.com/d/travel-policy")
@@ -90,7 +104,7 @@ def shoot(url: str) -> None:
         page.goto("/admin/integrations/111111111111111#visibility")
         page.screenshot(path=str(DOCS / "admin-panel.png"))
         browser.close()
-    print("wrote docs/work-chat.png, docs/group-previews.png, docs/admin-panel.png")
+    print("wrote docs/work-chat.png, docs/work-chat-phone.png, docs/group-previews.png, docs/admin-panel.png")
 
 
 if __name__ == "__main__":
