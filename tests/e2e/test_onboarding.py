@@ -179,7 +179,7 @@ def _replies(person: Person, text: str, count: int, timeout: float) -> bool:
     return False
 
 
-def test_editing_a_bot_module_serves_the_new_code_without_a_restart(dev):
+def test_an_edited_module_is_served_without_a_restart_and_a_broken_one_stops_nothing(dev):
     (dev.root / "handlers" / "mybot.py").write_text(TEN_LINES.format(answer="pong"))
     dev.wait_for_line("mybot: live")
     (dev.root / "handlers" / "mybot.py").write_text(TEN_LINES.format(answer="pong, edited"))
@@ -189,6 +189,15 @@ def test_editing_a_bot_module_serves_the_new_code_without_a_restart(dev):
     priya.send("ping")
     priya.wait_for("pong, edited")
     assert sum("integration created" in line and "mybot" in line for line in dev.log) == 1
+
+
+    (dev.root / "handlers" / "halfway.py").write_text("from bots import Bot\nbot = Bot('halfway'\n")
+    dev.wait_for_line("reloaded: the saved code is served")
+    served = [bot["name"] for bot in requests.get(f"http://127.0.0.1:{dev.bot_port}/", timeout=5).json()["bots"]]
+    assert served == ["docs", "helpdesk", "mybot"]
+    assert any("handlers.halfway: not served: importing it failed (SyntaxError" in line for line in dev.log)
+    priya.send("ping")
+    assert _replies(priya, "pong, edited", 2, timeout=10)
 
 
 def test_a_bot_without_settings_does_not_stop_the_server_and_the_log_names_the_fix(tmp_path):
