@@ -9,6 +9,7 @@ from bots.envelope import load_event, parse
 from bots.events import SecurityEvent, UserChange
 from bots.signature import SHA1_HEADER, SHA256_HEADER, verify
 from emulator.integrations import Subscription
+from emulator.seed import ADMINISTRATOR
 from emulator.webhooks import DeliverySettings, handshake
 
 
@@ -212,20 +213,22 @@ def security_changes(callback) -> list[dict]:
 def test_an_admin_resetting_a_token_is_admin_activity_for_security_subscribers(emulator, callback):
     watch_security(emulator, callback, ["admin_activity"])
     docs = emulator.state.integrations.by_name("docs")
-    admin = person(emulator, ALEX)
+    admin = person(emulator, ADMINISTRATOR)
     assert admin.post(f"{emulator.url}/admin/integrations/{docs.id}/token").status_code == 200
     assert emulator.state.courier.wait_idle()
     changes = security_changes(callback)
     assert [c["field"] for c in changes] == ["admin_activity"]
     value = changes[0]["value"]
-    assert (value["event"], value["actor_id"], value["target_id"]) == ("ADMIN_RESET_ACCESS_TOKEN", ALEX, docs.id)
+    assert (value["event"], value["actor_id"], value["target_id"]) == ("ADMIN_RESET_ACCESS_TOKEN", ADMINISTRATOR,
+                                                                       docs.id)
     assert isinstance(value["timestamp"], int)
 
 
 def test_deleting_an_integration_is_admin_activity(emulator, callback):
     watch_security(emulator, callback, ["admin_activity"])
     docs = emulator.state.integrations.by_name("docs")
-    person(emulator, ALEX).post(f"{emulator.url}/admin/integrations/{docs.id}/delete", data={"confirm": docs.name})
+    person(emulator, ADMINISTRATOR).post(f"{emulator.url}/admin/integrations/{docs.id}/delete",
+                                         data={"confirm": docs.name})
     assert emulator.state.courier.wait_idle()
     assert [c["value"]["event"] for c in security_changes(callback)] == ["ADMIN_DELETE_INTEGRATION"]
 
@@ -233,11 +236,12 @@ def test_deleting_an_integration_is_admin_activity(emulator, callback):
 def test_security_events_need_the_permission_and_the_field(emulator, callback):
     watch_security(emulator, callback, ["admin_activity", "sessions"], permitted=False)
     docs = emulator.state.integrations.by_name("docs")
-    person(emulator, ALEX).post(f"{emulator.url}/admin/integrations/{docs.id}/token")
+    admin = person(emulator, ADMINISTRATOR)
+    assert admin.post(f"{emulator.url}/admin/integrations/{docs.id}/token").ok
     assert emulator.state.courier.wait_idle()
     assert security_changes(callback) == []
     watch_security(emulator, callback, ["sessions"])
-    requests.post(f"{emulator.url}/admin/integrations/{docs.id}/token")
+    assert admin.post(f"{emulator.url}/admin/integrations/{docs.id}/token").ok
     assert emulator.state.courier.wait_idle()
     assert security_changes(callback) == []
 
@@ -245,7 +249,9 @@ def test_security_events_need_the_permission_and_the_field(emulator, callback):
 def test_a_refused_delete_sends_no_admin_activity(emulator, callback):
     watch_security(emulator, callback, ["admin_activity"])
     docs = emulator.state.integrations.by_name("docs")
-    requests.post(f"{emulator.url}/admin/integrations/{docs.id}/delete", data={"confirm": "wrong"})
+    refused = person(emulator, ADMINISTRATOR).post(f"{emulator.url}/admin/integrations/{docs.id}/delete",
+                                                   data={"confirm": "wrong"})
+    assert refused.status_code == 400
     assert emulator.state.courier.wait_idle()
     assert security_changes(callback) == []
 
@@ -256,10 +262,11 @@ def test_the_framework_reads_the_status_and_admin_webhooks_as_its_events(emulato
     docs = emulator.state.integrations.by_name("docs")
     session = person(emulator, DANA)
     session.post(f"{emulator.url}/work/api/status", json={"status": "Busy"})
-    session.post(f"{emulator.url}/admin/integrations/{docs.id}/secret")
+    person(emulator, ADMINISTRATOR).post(f"{emulator.url}/admin/integrations/{docs.id}/secret")
     assert emulator.state.courier.wait_idle()
     events = [load_event(item) for d in callback.deliveries for item in parse(d["raw"])[1]]
     status = next(e for e in events if isinstance(e, UserChange))
     assert (status.field, status.sender_id) == ("status", DANA)
     security = next(e for e in events if isinstance(e, SecurityEvent))
-    assert (security.event_name, security.actor_id, security.target_id) == ("ADMIN_RESET_APP_SECRET", DANA, docs.id)
+    assert (security.event_name, security.actor_id, security.target_id) == ("ADMIN_RESET_APP_SECRET", ADMINISTRATOR,
+                                                                                         docs.id)
