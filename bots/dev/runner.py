@@ -72,6 +72,7 @@ class Runner:
     known: dict[str, str] = field(default_factory=dict)
     seen: watch.Snapshot = field(default_factory=dict)
     env_mtime: int = 0
+    told_stopped: bool = False
 
     @property
     def workplace(self) -> LocalWorkplace:
@@ -115,6 +116,7 @@ class Runner:
 
     def look(self) -> None:
         """One look at ``handlers/`` and ``.env``: a save provisions and reloads, a changed .env reloads."""
+        self.tell_if_stopped()
         now = watch.snapshot(self.options.root / self.options.package)
         if now != self.seen:
             saved = max((mtime for path, mtime in now.items() if self.seen.get(path) != mtime), default=0)
@@ -125,6 +127,13 @@ class Runner:
             self.say(".env changed: reloading the bot server")
             if self.reload([]):
                 self.say("reloaded: the bot server runs with the new .env")
+
+    def tell_if_stopped(self) -> None:
+        """Say once that the bot server stopped: the emulator stays up, and the next save starts it again."""
+        if self.bots is not None and self.bots.poll() is not None and not self.told_stopped:
+            self.told_stopped = True
+            self.say(f"the bot server stopped (exit {self.bots.returncode}); the local Workplace stays up: fix "
+                     "what its log says, then save a module in handlers/ (or .env) to start it again")
 
     def handlers_changed(self, saved_at: float) -> None:
         """Provision the bots that are new or changed, reload the bot server, then save their webhooks."""
@@ -176,7 +185,7 @@ class Runner:
         """Have gunicorn serve the code and .env as they are now (start it if it stopped); True once ``names`` are
         served by a new worker."""
         if self.bots is None or self.bots.poll() is not None:
-            self.bots = self._spawn_bots()
+            self.bots, self.told_stopped = self._spawn_bots(), False
             up = _up(f"{self.options.bot_url}/healthz", self.bots)
             return up and _serving(self.options.bot_url, names, self.bots)
         old = _children(self.bots.pid)
@@ -256,7 +265,10 @@ def _children(pid: int) -> set[int]:
 
 
 def _replaced(master: subprocess.Popen[bytes], old: set[int], timeout: float = 15) -> bool:
-    """Wait until none of the ``old`` workers is left and a new one runs."""
+    """Wait until none of the ``old`` workers is left and a new one runs (where /proc does not tell, the index
+    check that follows is all there is)."""
+    if not Path(f"/proc/{master.pid}/task").exists():
+        return True
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and master.poll() is None:
         workers = _children(master.pid)

@@ -225,3 +225,16 @@ def _index(url: str, process: subprocess.Popen, timeout: float = 20) -> list[str
         except requests.RequestException:
             time.sleep(0.1)
     return []
+
+
+def test_when_the_bot_server_stops_the_local_workplace_stays_up_and_the_next_save_starts_it(dev):
+    env_file = dev.root / ".env"
+    good = env_file.read_text()
+    env_file.write_text(good + "WEBHOOK_MAX_BYTES=lots\n")
+    dev.wait_for_line("the bot server stopped (exit")
+    assert any("WEBHOOK_MAX_BYTES: is malformed" in line for line in dev.log)
+    assert requests.get(f"{dev.emulator}/work/", timeout=5).status_code in (200, 302)
+    env_file.write_text(good)
+    dev.wait_for_line("reloaded: the bot server runs with the new .env")
+    served = [bot["name"] for bot in requests.get(f"http://127.0.0.1:{dev.bot_port}/", timeout=5).json()["bots"]]
+    assert served == ["docs", "helpdesk"]
