@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from dotenv import dotenv_values
@@ -68,3 +69,14 @@ def test_a_chat_bot_without_get_started_is_given_one_and_a_declared_profile_is_k
     assert dev_profile(silent) == {}
     assert describe(plain, "http://127.0.0.1:8000")["manifest"]["webhooks"][0]["callback_url"] == (
         "http://127.0.0.1:8000/webhooks/plain/page")
+
+
+def test_the_catalog_prints_each_bot_of_a_package_as_the_runner_reads_it(capsys):
+    from bots.dev.catalog import main
+    main(["handlers", "http://127.0.0.1:9000"])
+    found = {entry["name"]: entry for entry in json.loads(capsys.readouterr().out)["bots"]}
+    assert sorted(found) == ["docs", "helpdesk"]
+    assert found["helpdesk"]["profile"]["get_started"] == {"payload": "GET_STARTED"}
+    assert found["docs"]["manifest"]["link_preview_domains"] == ["docs.example.com"]
+    assert {hook["callback_url"] for hook in found["docs"]["manifest"]["webhooks"]} == {
+        "http://127.0.0.1:9000/webhooks/docs/link", "http://127.0.0.1:9000/webhooks/docs/page"}

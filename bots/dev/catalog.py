@@ -6,6 +6,7 @@ broken one cannot harm the runner; a module that fails to import is logged on st
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
@@ -36,10 +37,13 @@ def describe(bot: Bot, callback_base: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Print ``{"bots": [...]}`` for the package and callback base in ``argv``."""
-    package, callback_base = (argv if argv is not None else sys.argv[1:]) or ["handlers", "http://127.0.0.1:8000"]
+    parser = argparse.ArgumentParser(prog="python -m bots.dev.catalog", description=__doc__)
+    parser.add_argument("package", nargs="?", default="handlers", help="the package of bot modules")
+    parser.add_argument("callback_base", nargs="?", default="http://127.0.0.1:8000", help="the bot server's URL")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    bots = find_bots(package, skip_broken=True)
-    print(json.dumps({"bots": [describe(bot, callback_base) for bot in bots]}))
+    bots = find_bots(args.package, skip_broken=True)
+    print(json.dumps({"bots": [describe(bot, args.callback_base) for bot in bots]}))
     return 0
 
 
