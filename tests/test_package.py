@@ -182,6 +182,14 @@ def test_bots_help_lists_every_flask_bots_command_and_emulator(venv: Venv, proje
     assert venv.run("bots", "--version", cwd=project).stdout.strip() == f"bots, version {VERSION}"
 
 
+def test_bots_new_writes_a_bot_from_the_installed_templates_and_its_test_passes(venv: Venv, tmp_path: Path) -> None:
+    venv.install("pytest")
+    assert venv.run("bots", "new", "mybot", cwd=tmp_path).stdout.startswith("wrote handlers/mybot.py\n")
+    tested = venv.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_mybot.py", cwd=tmp_path,
+                      env={"PYTHONPATH": str(tmp_path)})
+    assert "3 passed" in tested.stdout
+
+
 @pytest.mark.parametrize("how", [["--app", "mybot_app:app"], ["--app", "mybot_app:create_app()"], "BOTS_APP"])
 def test_bots_finds_the_app_named_by_app_or_bots_app(venv: Venv, project: Path, how: list[str] | str) -> None:
     if how == "BOTS_APP":
