@@ -1,8 +1,11 @@
-// The people's side: polls the emulator's JSON API and renders chats, feeds and link previews.
-// Plain JavaScript, no build step. Every string from the server is inserted as text, never as HTML.
+// The people's side and the Admin Panel's live section: each page listens to one Server-Sent Events
+// stream (emulator/live.py), fetches the current state from the JSON API when it opens, then fetches
+// again whatever an event says changed. Plain JavaScript, no build step. Every string from the server
+// is inserted as text, never as HTML.
 "use strict";
 
-const POLL_MS = 500;
+const REFUSED_RETRY_MS = 5000; // a stream the server refused (or never answered) is tried again this late
+const TYPING_MIN_MS = 1000; // a typing indicator stays up at least this long, so a person sees it
 const previews = new Map(); // link -> Promise of the preview this viewer sees (or null)
 
 function el(tag, attrs = {}, ...children) {
@@ -26,22 +29,41 @@ async function api(path, body) {
   return response.json();
 }
 
-function poll(load, render) {
-  let last = "";
-  async function tick() {
-    try {
-      const data = await load();
-      const text = JSON.stringify(data);
-      if (text !== last) {
-        last = text;
-        render(data);
-      }
-    } catch (error) {
-      console.warn(error);
-    }
-    setTimeout(tick, POLL_MS);
+// Opens `url`'s event stream: `resync` fetches the current state (on every open and when the server
+// dropped events), `handlers[kind]` takes each event's data. The browser reconnects a dropped stream
+// after the server's retry hint; a refused one is opened again after REFUSED_RETRY_MS.
+function listen(url, handlers, resync) {
+  const source = new EventSource(url);
+  source.addEventListener("open", resync);
+  source.addEventListener("resync", resync);
+  for (const [kind, handle] of Object.entries(handlers)) {
+    source.addEventListener(kind, (event) => handle(JSON.parse(event.data)));
   }
-  tick();
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CLOSED) setTimeout(() => listen(url, handlers, resync), REFUSED_RETRY_MS);
+  });
+}
+
+// A function that runs `load` then `render`, one run at a time: calls during a run make one more run after it.
+function refresher(load, render) {
+  let running = false;
+  let again = false;
+  return async function refresh() {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    do {
+      again = false;
+      try {
+        render(await load());
+      } catch (error) {
+        console.warn(error);
+      }
+    } while (again);
+    running = false;
+  };
 }
 
 // When a message, post or comment was written: the instant in datetime, the reader's local time as text.
@@ -108,19 +130,38 @@ function previewCard(p, link) {
 // ---- Work Chat ----------------------------------------------------------------------------
 function startChat() {
   const list = document.getElementById("chat-list");
-  if (list) {
-    poll(() => api("/work/api/chats"), (data) => {
-      const current = document.getElementById("messages")?.dataset.thread;
-      list.replaceChildren(...data.chats.map((c) => el("li", {class: c.id === current ? "active" : ""},
-        el("a", {href: `/work/chat/${c.id}`}, el("strong", {}, c.name), el("br"), el("small", {}, c.last)))));
-    });
-  }
   const box = document.getElementById("messages");
-  if (!box) return;
+  if (!list) return;
+  const current = box?.dataset.thread;
+  const refreshList = refresher(() => api("/work/api/chats"), (data) => {
+    list.replaceChildren(...data.chats.map((c) => el("li", {class: c.id === current ? "active" : ""},
+      el("a", {href: `/work/chat/${c.id}`}, el("strong", {}, c.name), el("br"), el("small", {}, c.last)))));
+  });
+  const view = box ? openThread(box) : null;
+  const query = new URLSearchParams({chats: "1", ...(current ? {thread: current} : {})});
+  listen(`/work/api/stream?${query}`, {chats: refreshList, thread: (event) => view?.changed(event)}, () => {
+    refreshList();
+    view?.refresh();
+  });
+}
+
+// The open chat: renders it as events say it changed, keeps it scrolled to its newest message, and
+// wires the composer and the menu. Returns what the stream calls: refresh() and changed(event).
+function openThread(box) {
   const thread = box.dataset.thread;
   api(`/work/api/threads/${thread}/read`, {}).catch(() => {});
   const send = (body) => api(`/work/api/threads/${thread}/messages`, body).catch((e) => console.warn(e));
-  poll(() => api(`/work/api/threads/${thread}`), (data) => renderThread(data, box, send));
+  const typing = typingIndicator(document.getElementById("typing"));
+  const nodes = new Map(); // message id -> its element
+  let typingEvents = 0; // a fetch that started before the latest typing event does not say who types
+  stickToBottom(box);
+  const refresh = refresher(() => {
+    const seen = typingEvents;
+    return api(`/work/api/threads/${thread}`).then((data) => ({data, seen}));
+  }, ({data, seen}) => {
+    renderThread(data, box, send, nodes);
+    if (seen === typingEvents) typing.set(data.thread.typing);
+  });
   document.getElementById("composer").addEventListener("submit", (event) => {
     event.preventDefault();
     const input = document.getElementById("composer-text");
@@ -131,24 +172,88 @@ function startChat() {
   });
   const menuButton = document.getElementById("menu-button");
   menuButton.addEventListener("click", () => { document.getElementById("menu").hidden ^= true; });
+  return {
+    refresh,
+    changed(event) {
+      if (event.change === "typing" || event.change === "message") {
+        typingEvents += 1;
+        typing.set(event.typing, event.seconds); // a message ends the typing (after TYPING_MIN_MS)
+      }
+      if (event.change !== "typing") refresh();
+    },
+  };
 }
 
-function renderThread(data, box, send) {
+// The "… is typing" line: set(name, seconds) shows it for at most `seconds`, set(null) hides it, but
+// never sooner than TYPING_MIN_MS after it appeared.
+function typingIndicator(node) {
+  let shownAt = 0;
+  let timer = null;
+  const hide = () => {
+    node.hidden = true;
+    node.textContent = "";
+  };
+  return {
+    set(name, seconds = 20) {
+      clearTimeout(timer);
+      if (name) {
+        if (node.hidden) shownAt = Date.now();
+        node.textContent = `${name} is typing…`;
+        node.hidden = false;
+        timer = setTimeout(hide, seconds * 1000);
+      } else if (!node.hidden) {
+        timer = setTimeout(hide, Math.max(0, shownAt + TYPING_MIN_MS - Date.now()));
+      }
+    },
+  };
+}
+
+// Keeps `box` scrolled to its end while its content arrives or grows (previews, images), unless the
+// person scrolled away from the end; scrolling back to the end sticks it again.
+function stickToBottom(box) {
+  let stuck = true;
+  let ours = -1; // where this last scrolled to: that scroll event is not the person's
+  const toEnd = () => {
+    if (!stuck) return;
+    box.scrollTop = box.scrollHeight;
+    ours = box.scrollTop;
+  };
+  box.addEventListener("scroll", () => {
+    if (box.scrollTop !== ours) stuck = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  });
+  box.addEventListener("load", toEnd, true); // images do not bubble their load
+  new MutationObserver(toEnd).observe(box, {childList: true, subtree: true});
+  new ResizeObserver(toEnd).observe(box);
+}
+
+// Brings the list in line with the thread: new messages are appended (the ones shown stay, so their
+// previews and images do not load again), quick replies stay only on the last, "Seen" follows.
+function renderThread(data, box, send, nodes) {
   const {thread, messages, me, names} = data;
   document.getElementById("thread-title").textContent =
     thread.name || thread.participants.filter((p) => p.id !== me).map((p) => p.name).join(", ");
-  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-  box.replaceChildren(...messages.map((m, i) => renderMessage(m, me, names, send, i === messages.length - 1)));
+  const ids = new Set(messages.map((m) => m.id));
+  for (const [id, node] of nodes) {
+    if (!ids.has(id)) {
+      node.remove();
+      nodes.delete(id);
+    }
+  }
+  box.querySelector(".seen")?.remove();
+  messages.forEach((m, i) => {
+    const last = i === messages.length - 1;
+    if (!nodes.has(m.id)) {
+      nodes.set(m.id, renderMessage(m, me, names, send, last));
+      box.append(nodes.get(m.id));
+    } else if (!last) {
+      nodes.get(m.id).querySelector(".quick-replies")?.remove();
+    }
+  });
   const lastMine = [...messages].reverse().find((m) => m.sender === me);
   if (lastMine && thread.seen_until >= lastMine.time) {
     box.append(el("li", {class: "seen"}, "Seen"));
   }
-  const typing = document.getElementById("typing");
-  typing.hidden = !thread.typing;
-  typing.textContent = thread.typing ? `${thread.typing} is typing…` : "";
   renderMenu(thread.menu, send);
-  if (atBottom || box.dataset.loaded !== "1") box.scrollTop = box.scrollHeight;
-  box.dataset.loaded = "1";
 }
 
 function renderMenu(items, send) {
@@ -213,7 +318,7 @@ function startFeed() {
   if (!feed) return;
   const group = feed.dataset.group;
   const posts = new Map(); // post id -> its element
-  poll(() => api(`/work/api/groups/${group}/feed`), (data) => {
+  const refresh = refresher(() => api(`/work/api/groups/${group}/feed`), (data) => {
     for (const post of [...data.posts].reverse()) {
       if (!posts.has(post.id)) {
         const node = renderPost(post, data.names);
@@ -223,6 +328,7 @@ function startFeed() {
       renderComments(posts.get(post.id), post, data.names);
     }
   });
+  listen(`/work/api/stream?${new URLSearchParams({group})}`, {group: refresh}, refresh);
   const attach = document.getElementById("attach");
   const documents = document.getElementById("documents");
   attach.addEventListener("click", async () => {
@@ -278,7 +384,8 @@ function renderComments(node, post, names) {
 function startAdmin() {
   const live = document.getElementById("live");
   if (live) {
-    poll(() => fetch(live.dataset.live).then((r) => r.text()), (html) => { live.innerHTML = html; });
+    const refresh = refresher(() => fetch(live.dataset.live).then((r) => r.text()), (html) => { live.innerHTML = html; });
+    listen(`${live.dataset.live}/stream`, {admin: refresh}, refresh);
   }
   for (const button of document.querySelectorAll("button.reveal")) {
     button.addEventListener("click", () => {
