@@ -15,11 +15,14 @@ from typing import Any
 from dotenv import load_dotenv
 from flask import Flask
 
-from bots import Bot, ConfigError
+from bots import Bot, ConfigError, notices
 from bots.config import selected_bots, skips_missing
 from bots.deployment import Deployment, build
 from bots.discovery import find_bots, select
 from bots.flask import make_app
+
+#: The per-bot settings whose absence ``MISSING_SETTINGS=skip`` or ``BOTS`` gets round (the hint is for those only).
+BOT_SETTINGS = ("_APP_SECRET", "_ACCESS_TOKEN", "_VERIFY_TOKEN")
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -63,6 +66,8 @@ def __getattr__(name: str) -> Flask:
         application = create_app()
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
+        if error.variable.endswith(BOT_SETTINGS) and str(error).startswith(f"{error.variable}: is not set"):
+            print(f"hint: {notices.SKIP_HINT}", file=sys.stderr)
         raise SystemExit(3) from None
     globals()["app"] = application
     return application

@@ -27,6 +27,8 @@ SKIPPED_BOT = (
     "saved); for a real Workplace, `flask bots manifest {bot}` says what to create in the Admin Panel, then copy its "
     "settings into .env"
 )
+SKIP_HINT = ("to start without the bots whose settings are missing, set MISSING_SETTINGS=skip (each is logged with its "
+             "fix) or BOTS=<the names to serve>")
 BROKEN_MODULE = "{module}: not served: importing it failed ({error}); fix the module and save it again"
 DUPLICATE_BOT = "defines a bot named {name!r} twice ({first} and {second}): bot names must be unique"
 

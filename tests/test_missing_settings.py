@@ -30,7 +30,7 @@ def test_a_bot_without_settings_is_left_out_and_the_log_names_the_fix(tmp_path, 
     assert [r.getMessage().split(". Fix:")[0] for r in caplog.records] == [
         "newbie: not served: NEWBIE_APP_SECRET: is not set: copy it from the Admin Panel (Integrations > newbie) "
         "into .env or the environment; .env.example lists every variable"]
-    assert "Fix: `flask bots provision newbie` (or `bots provision newbie`) creates its integration in the local Workplace" in caplog.text
+    assert "Fix: `flask bots provision newbie` (or `bots provision newbie`) creates its integration" in caplog.text
 
 
 def test_by_default_a_missing_setting_still_stops_start_up(tmp_path):
@@ -51,3 +51,20 @@ def test_a_module_that_fails_to_import_is_left_out_only_when_skipping(tmp_path, 
     assert "halfwritten.broken: not served: importing it failed (SyntaxError" in caplog.text
     with pytest.raises(SyntaxError):
         find_bots("halfwritten")
+
+
+def test_when_a_missing_setting_stops_start_up_the_way_round_it_is_named(monkeypatch, capsys, tmp_path):
+    import app as application
+
+    monkeypatch.setenv("DOTENV", "0")
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("BOTS", "helpdesk")
+    for suffix in ("APP_SECRET", "ACCESS_TOKEN", "VERIFY_TOKEN"):
+        monkeypatch.delenv(f"HELPDESK_{suffix}", raising=False)
+    with pytest.raises(SystemExit):
+        application.__getattr__("app")
+    assert capsys.readouterr().err.splitlines() == [
+        "error: HELPDESK_APP_SECRET: is not set: copy it from the Admin Panel (Integrations > helpdesk) into .env or "
+        "the environment; .env.example lists every variable",
+        "hint: to start without the bots whose settings are missing, set MISSING_SETTINGS=skip (each is logged with "
+        "its fix) or BOTS=<the names to serve>"]
