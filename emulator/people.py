@@ -1,8 +1,9 @@
 """The people's side: pick who you are, Work Chat (bot directory, 1:1 and group chats with bots)
 and groups (posts, comments, @-mentions, link previews).
 
-Pages are plain templates; ``static/app.js`` polls the small JSON API below and renders
-messages, buttons, typing and seen indicators, feeds and previews without a reload.
+Pages are plain templates; ``static/app.js`` fetches the small JSON API below whenever the page's
+event stream (live.py) says something changed, and renders messages, buttons, typing and seen
+indicators, feeds and previews without a reload.
 """
 
 from __future__ import annotations
