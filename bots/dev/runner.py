@@ -106,12 +106,12 @@ class Runner:
             return False
         self.seen = watch.snapshot(options.root / options.package)
         catalog = self.survey() or {}
-        created = self.provision(catalog.values(), update=options.reset)  # a fresh database: as the manifests say
-        self.known = {name: _fingerprint(described) for name, described in catalog.items()}
+        provisioned = self.provision(catalog.values(), update=options.reset)  # a fresh database: as manifests say
+        self.known = {name: _fingerprint(catalog[name]) for name in provisioned}
         self.bots = self._spawn_bots()
         if not _up(f"{options.bot_url}/healthz", self.bots):
             return False
-        self.go_live([catalog[name] for name in created])
+        self.go_live([catalog[name] for name, created in provisioned.items() if created])
         return True
 
     def look(self) -> None:
@@ -140,15 +140,17 @@ class Runner:
         catalog = self.survey()
         if catalog is None:
             return
-        changed = [described for name, described in catalog.items() if self.known.get(name) != _fingerprint(described)]
-        self.provision(changed, update=True)
+        wanted = [described for name, described in catalog.items() if self.known.get(name) != _fingerprint(described)]
+        changed = [catalog[name] for name in self.provision(wanted, update=True)]
         self.known.update({described["name"]: _fingerprint(described) for described in changed})
-        if self.reload([described["name"] for described in changed]):
-            self.go_live(changed)
-            for described in changed:
-                self.say(f"{described['name']}: live {time.time() - saved_at:.1f} s after the save")
-            if not changed:
-                self.say(f"reloaded: the saved code is served {time.time() - saved_at:.1f} s after the save")
+        if not self.reload([described["name"] for described in changed]):
+            self.say("the bot server did not serve the saved code within 15 s: its log above says why")
+            return
+        self.go_live(changed)
+        for described in changed:
+            self.say(f"{described['name']}: live {time.time() - saved_at:.1f} s after the save")
+        if not changed:
+            self.say(f"reloaded: the saved code is served {time.time() - saved_at:.1f} s after the save")
 
     def survey(self) -> dict[str, Described] | None:
         """What the bots in ``handlers/`` declare now, read in a fresh interpreter; None when it cannot be read."""
@@ -161,10 +163,10 @@ class Runner:
             return None
         return {described["name"]: described for described in json.loads(done.stdout)["bots"]}
 
-    def provision(self, catalog: Iterable[Described], update: bool) -> list[str]:
+    def provision(self, catalog: Iterable[Described], update: bool) -> dict[str, bool]:
         """Give each bot its integration (``update``: brought in line with its manifest) and its credentials in
-        .env; the names of those just created."""
-        created = []
+        .env; for each bot that has them now, whether its integration was just created."""
+        provisioned: dict[str, bool] = {}
         for described in catalog:
             name = described["name"]
             verify = envfile.read(self.options.env_file).get(f"{name.upper()}_VERIFY_TOKEN")
@@ -177,9 +179,9 @@ class Runner:
                 self.say(f"{name}: credentials written to .env ({', '.join(credentials.as_settings())})")
             if new:
                 self.say(f"{name}: integration created in the local Workplace from its manifest")
-                created.append(name)
+            provisioned[name] = new
         self.env_mtime = watch.mtime(self.options.env_file)
-        return created
+        return provisioned
 
     def reload(self, names: list[str]) -> bool:
         """Have gunicorn serve the code and .env as they are now (start it if it stopped); True once ``names`` are
