@@ -22,8 +22,9 @@ from .test_browser import CHROMIUM, CREDENTIALS, HELPDESK_ID, SHOTS, be, graph, 
 from .test_gunicorn import GUNICORN, free_port, stop, wait_for
 
 TOKEN = CREDENTIALS["HELPDESK_ACCESS_TOKEN"]
-DANA, SAM, ALEX, MARIA, PRIYA = ("100071234567890", "100071234567891", "100071234567893", "100071234567895",
-                                 "100071234567892")
+DANA, SAM, ALEX, MARIA, JORDAN = ("100071234567890", "100071234567891", "100071234567893", "100071234567895",
+                                  "100071234567894")
+IT_HELP = "1500000000000001"
 IMAGE_DELAY = 0.4  # seconds before the image server answers, so images grow the chat after it opened
 
 
@@ -215,13 +216,28 @@ def test_a_long_chat_opens_at_its_newest_message_and_stays_there_unless_scrolled
     assert page.evaluate("document.getElementById('messages').scrollTop") == scrolled and not at_bottom(page)
 
 
-def test_no_page_polls(page: Page, workplace: str):
+def test_no_page_polls_and_each_shows_what_its_stream_pushes(page: Page, workplace: str):
     be(page, "Jordan Lee")
-    requests_made: list[str] = []
-    page.on("request", lambda request: requests_made.append(request.url))
-    for path in (f"/work/bots/{HELPDESK_ID}", "/work/groups/1500000000000001", f"/admin/integrations/{HELPDESK_ID}"):
+    made: list[str] = []
+    streams: list[int] = []
+    page.on("request", lambda request: made.append(request.url))
+    page.on("response", lambda response: "/stream" in response.url and streams.append(response.status))
+
+    def post() -> None:
+        page.get_by_placeholder("Write something").fill("pushed post")
+        page.get_by_role("button", name="Post").click()
+    pages = [(f"/work/bots/{HELPDESK_ID}", lambda: send(workplace, JORDAN, message={"text": "pushed, not polled"}),
+              "#messages", "pushed, not polled"),
+             (f"/work/groups/{IT_HELP}", post, "#feed", "pushed post"),
+             (f"/admin/integrations/{HELPDESK_ID}", lambda: graph(workplace, "GET", DANA, TOKEN),
+              "#recent-calls", f"GET /{DANA}")]
+    for path, change, selector, text in pages:
+        streams.clear()
         page.goto(path)
         page.wait_for_timeout(500)  # the stream opened and the page fetched its state once
-        requests_made.clear()
+        made.clear()
         page.wait_for_timeout(3000)
-        assert max(map(requests_made.count, requests_made), default=0) <= 1, (path, requests_made)
+        assert max(map(made.count, made), default=0) <= 1, (path, made)
+        assert streams == [200], path
+        change()
+        expect(page.locator(selector)).to_contain_text(text)
