@@ -96,8 +96,8 @@ def create_app(env: Mapping[str, str] | None = None, db: str | Path | None = Non
 
 
 def _same_origin() -> None:
-    """Refuse a form or API POST that a page on another site sent (the Admin Panel has no login, and
-    browsers send ``Origin`` with every cross-site POST); Graph API calls carry no ``Origin``."""
+    """Refuse a form or API POST that a page on another site sent (the sign-in is a cookie a cross-site form
+    would carry, and browsers send ``Origin`` with every cross-site POST); Graph API calls carry no ``Origin``."""
     origin = request.headers.get("Origin")
     if request.method != "GET" and origin and urlsplit(origin).netloc != request.host:
         abort(403)

@@ -20,7 +20,8 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -72,17 +73,35 @@ def fetch(url: str, policy: FetchPolicy, headers: Mapping[str, str] | None = Non
     redirect leads to, nor over plain http after https.
     """
     budget = _Budget(timeout)
+    with _answer(url, policy, headers or {}, budget, max_redirects) as (target, response):
+        content_type, text = _read(response, target, budget, max_bytes)
+        return Page(url, target.url, response.status_code, content_type, text)
+
+
+def media_type(url: str, policy: FetchPolicy, timeout: float = 2.0, max_redirects: int = 3) -> tuple[int, str]:
+    """The HTTP status and media type ``url`` answers a GET with, as ``policy`` allows, its body unread: whether
+    an image URL someone gave loads, asked through the same guard as a page; raises :class:`FetchRefused` or
+    :class:`FetchFailed`."""
+    budget = _Budget(timeout)
+    with _answer(url, policy, {}, budget, max_redirects) as (_, response):
+        return response.status_code, _content_type(response.headers.get("Content-Type", ""))[0]
+
+
+@contextmanager
+def _answer(url: str, policy: FetchPolicy, headers: Mapping[str, str], budget: _Budget,
+            max_redirects: int) -> Iterator[tuple[Target, requests.Response]]:
+    """The answer at the end of ``url``'s redirects (each hop checked by ``policy``), open while the block runs."""
     session = _session()
     try:
         first = target = policy.check(url)
         redirects = 0
         while True:
-            response = _get(session, target, _headers_for(headers or {}, first, target), budget)
+            response = _get(session, target, _headers_for(headers, first, target), budget)
             with response:
                 location = session.get_redirect_target(response)
                 if location is None:
-                    content_type, text = _read(response, target, budget, max_bytes)
-                    return Page(url, target.url, response.status_code, content_type, text)
+                    yield target, response
+                    return
             if redirects == max_redirects:
                 raise FetchRefused(f"{first.host} redirected more than {max_redirects} times")
             redirects += 1
