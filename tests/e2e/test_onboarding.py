@@ -152,7 +152,8 @@ def test_a_saved_bot_module_answers_a_person_within_3_s_and_survives_a_token_res
     priya.wait_for("Hi! Say ping.")  # the integration has Get Started, and the bot answers it
     priya.send("ping")
     answered = priya.wait_for("pong")
-    print(f"\nonboarding: saved -> the bot answered a person in {answered - saved:.2f} s")
+    live = next(line for line in dev.log if "mybot: live" in line).strip()
+    print(f"\nonboarding: saved -> the bot answered a person in {answered - saved:.2f} s ({live})")
     assert answered - saved < 3
 
     old_token = dev.env()["MYBOT_ACCESS_TOKEN"]
