@@ -169,3 +169,16 @@ def test_bots_provision_creates_the_integration_and_writes_env(tmp_path, serve):
     refused = bots_command(["provision", "newbie"], project, GRAPH_API_URL=url)
     assert refused.returncode == 1 and "EMULATOR_DEV_TOKEN is not set" in refused.stderr
     emulator.extensions["emulator"].courier.close()
+
+
+def test_flask_bots_routes_lists_a_bot_left_out_for_want_of_its_settings(tmp_path):
+    from app import create_app
+    from bots import Bot
+    from bots.testing import settings_for
+    ready, newbie = Bot("ready"), Bot("newbie")
+    env = {**settings_for(ready), "DATA_DIR": str(tmp_path), "INBOX": "memory", "MISSING_SETTINGS": "skip"}
+    listed = create_app({"BOTS": [ready, newbie], "DOTENV": False, "ENVIRON": env}).test_cli_runner().invoke(
+        args=["bots", "routes"]).output.splitlines()
+    assert listed[0].startswith("ready  /webhooks/ready")
+    assert listed[-1].startswith("newbie  not served: NEWBIE_APP_SECRET: is not set")
+    assert listed[-1].endswith("(`flask bots provision newbie` in the local Workplace)")

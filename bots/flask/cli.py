@@ -27,12 +27,16 @@ bots_cli = AppGroup("bots", help="Inspect and exercise the bots this app serves.
 
 @bots_cli.command("routes")
 def routes() -> None:
-    """List every bot, its webhook URL and its handlers in the order they are tried."""
-    for name, runtime in current_app.extensions["bots"].runtimes.items():
+    """List every bot, its webhook URL and its handlers in the order they are tried; a bot left out for want of
+    its settings (``MISSING_SETTINGS=skip``) is listed with why."""
+    deployment = current_app.extensions["bots"]
+    for name, runtime in deployment.runtimes.items():
         click.echo(f"{name}  /webhooks/{name}  {runtime.bot.description}")
         for listener in runtime.bot.listeners:
             topic = f"{listener.object}/{listener.field or '*'}" if listener.object else listener.kind
             click.echo(f"    {topic:<28} {listener.matcher.label:<40} {listener.name}")
+    for name, skipped in deployment.skipped.items():
+        click.echo(f"{name}  not served: {skipped.error} (`flask bots provision {name}` in the local Workplace)")
 
 
 @bots_cli.command("setup")
