@@ -7,7 +7,7 @@ as it is), and answers its credentials.
 ``POST /admin/api/dev/integrations/<name>/webhooks`` saves its webhooks as the Admin Panel's Save does: each
 topic only after the GET handshake against the bot server succeeds; topics no longer wanted are removed.
 
-Off unless ``EMULATOR_DEV_TOKEN`` is set (``scripts/dev_env.py`` writes one into the dev .env); every call
+Off unless ``EMULATOR_DEV_TOKEN`` is set (``make run`` writes one into the dev .env); every call
 carries it as ``Authorization: Bearer <token>``, compared in constant time. It is not the Admin Panel's
 browser session: the dev runner is a program, not a person.
 """
@@ -59,6 +59,7 @@ def dev_settings(app: Flask) -> DevSettings:
 
 
 def blueprint() -> Blueprint:
+    """The API's two views, each behind the dev token."""
     bp = Blueprint("dev", __name__)
     bp.before_request(_authorize)
     bp.add_url_rule("/integrations", view_func=provision, methods=["POST"])
@@ -71,11 +72,11 @@ def _authorize() -> None:
     expected = dev_settings(current_app).token or ""
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected.encode()):
-        abort(Response('{"error": "give the emulator\'s EMULATOR_DEV_TOKEN as Authorization: Bearer <token>"}',
-                       401, mimetype="application/json"))
+        abort(_refusal("give the emulator's EMULATOR_DEV_TOKEN as Authorization: Bearer <token>", 401))
 
 
 def _body() -> dict[str, Any]:
+    """The request's JSON object, or a 400 that says one is needed."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         abort(_refusal("the body must be a JSON object"))
@@ -83,6 +84,7 @@ def _body() -> dict[str, Any]:
 
 
 def _refusal(message: str, status: int = 400) -> Response:
+    """A JSON error ``{"error": message}`` with ``status``."""
     response = jsonify({"error": message})
     response.status_code = status
     return response
@@ -134,6 +136,7 @@ def _refresh(integration: Integration, settings: dict[str, Any] | None) -> Integ
 
 
 def _credentials(integration: Integration) -> dict[str, Any]:
+    """What the bot server needs of the integration, as the Admin Panel shows it."""
     return {"name": integration.name, "app_id": integration.id, "app_secret": integration.app_secret,
             "access_token": integration.access_token, "page_id": integration.page_id}
 
