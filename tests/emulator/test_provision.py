@@ -138,3 +138,18 @@ def test_a_reset_writes_nothing_outside_development_or_for_a_bot_the_env_does_no
                        "/token").status_code == 302
     assert dev.env_file.read_text() == before
     plain.extensions["emulator"].courier.close()
+
+
+def test_domains_greeting_and_menu_come_from_the_bot(dev, callback):
+    from bots import messages
+    bot = Bot("wiki", description="the wiki", get_started="START", greeting="Ask me",
+              menu=[messages.postback_button("Search", "SEARCH")])
+    bot.link_preview("wiki.example.com", fetch=True)
+    provision(dev, described(bot, callback.url))
+    integration = dev.extensions["emulator"].integrations.by_name("wiki")
+    assert integration.link_domains == ["wiki.example.com"] and integration.has("Link previews")
+    assert integration.profile["get_started"] == {"payload": "START"}
+    assert integration.profile["greeting"] == [{"locale": "default", "text": "Ask me"}]
+    assert integration.profile["persistent_menu"][0]["call_to_actions"] == [
+        {"type": "postback", "title": "Search", "payload": "SEARCH"}]
+    assert integration.description == "the wiki"
