@@ -185,21 +185,14 @@ class Workplace:
     def _save_webhooks(self) -> None:
         """Each topic of the manifest, saved as the Admin Panel's Save does: the handshake first, and no
         subscription when it fails."""
-        from emulator.integrations import TOPICS, Subscription
-        from emulator.webhooks import handshake
+        from emulator import manifests
 
         from .manifest import manifest
         token = self.settings[f"{self.bot.name.upper()}_VERIFY_TOKEN"]
-        for hook in manifest(self.bot, self.bot_url)["webhooks"]:
-            topic, url = hook["topic"], hook["callback_url"]
-            fields = [name for name in TOPICS.get(topic, ()) if name in hook["fields"]]
-            if not fields:
-                raise RuntimeError(f"the local Workplace has no webhook {topic} with fields {hook['fields']}")
-            problem = handshake(url, token)
-            if problem:
-                raise RuntimeError(f"{self.bot.name}: the {topic} webhook was not saved: the verification "
-                                   f"request failed: {problem}")
-            self.emulator.integrations.subscribe(self.integration.id, Subscription(topic, url, token, fields))
+        hooks = manifest(self.bot, self.bot_url)["webhooks"]
+        _, problems = manifests.save_webhooks(self.emulator, self.integration, hooks, token)
+        for topic, problem in problems.items():
+            raise RuntimeError(f"{self.bot.name}: the {topic} webhook was not saved: {problem}")
 
     @property
     def people(self) -> list[str]:
@@ -243,19 +236,11 @@ def _create_integration(state: Emulator, bot: Bot, settings: dict[str, str]) -> 
     """The integration as an admin creates it from ``bots manifest``: name, description, permissions,
     visibility, link-preview domains and the Messenger profile; it joins the seeded groups, as the
     example bots do."""
-    from emulator.integrations import PERMISSIONS
+    from emulator import manifests
 
     from .manifest import manifest
-    data = manifest(bot, "http://127.0.0.1")
-    permissions = [name for name in PERMISSIONS if name in data["permissions"]]
     proof = settings.get(f"{bot.name.upper()}_APPSECRET_PROOF", "timed").lower() != "off"
-    integration = state.integrations.create(
-        bot.name, data["description"] or "", permissions=permissions,
-        discoverable=data["discoverable"] and "Message any member" in permissions,
-        link_domains=data["link_preview_domains"], profile=bot.profile(), require_proof=proof)
-    for group in state.community.groups():
-        state.community.add_member(group["id"], integration.page_id)
-    return integration
+    return manifests.create(state, manifest(bot, "http://127.0.0.1"), bot.profile(), require_proof=proof)
 
 
 class Person:

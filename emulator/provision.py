@@ -22,9 +22,9 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 
+from . import manifests
 from .calls import state as emulator
-from .integrations import PERMISSIONS, TOPICS, Integration, Subscription
-from .webhooks import handshake
+from .integrations import Integration
 
 #: Where ``app.extensions`` keeps the :class:`DevSettings`.
 EXTENSION = "emulator_dev"
@@ -98,41 +98,14 @@ def provision() -> Response:
         return _refusal("manifest.name is required: send one integration of `bots manifest --json`")
     if not isinstance(profile, dict):
         return _refusal("profile must be a messenger_profile object")
-    settings = _settings(manifest, profile)
-    existing = emulator().integrations.by_name(manifest["name"])
-    if existing is None:
-        integration = _create(manifest["name"], settings)
-    else:
-        integration = _refresh(existing, settings if body.get("update", True) else None)
-    return jsonify({**_credentials(integration), "created": existing is None})
-
-
-def _settings(manifest: dict[str, Any], profile: dict[str, Any]) -> dict[str, Any]:
-    """The integration's settings a manifest gives; every bot that may chat is listed in the directory, as the
-    seeded ones are, so a person finds it there."""
-    permissions = [name for name in PERMISSIONS if name in (manifest.get("permissions") or [])]
-    return {"description": str(manifest.get("description") or ""), "permissions": permissions,
-            "discoverable": "Message any member" in permissions,
-            "link_domains": sorted(str(d) for d in manifest.get("link_preview_domains") or []), "profile": profile}
-
-
-def _create(name: str, settings: dict[str, Any]) -> Integration:
-    """A new integration with fresh credentials, requiring app secret proof, in every group as the seeded bots are."""
     state = emulator()
-    integration = state.integrations.create(name, require_proof=True, **settings)
-    for group in state.community.groups():
-        state.community.add_member(group["id"], integration.page_id)
-    return integration
-
-
-def _refresh(integration: Integration, settings: dict[str, Any] | None) -> Integration:
-    """``integration`` with ``settings`` applied (None: as it is), holding an access token; its credentials kept."""
-    integrations = emulator().integrations
-    if settings is not None:
-        integrations.update(integration.id, **{**settings, "discoverable": int(settings["discoverable"])})
-    if not integration.access_token:
-        integrations.reset_token(integration.id)
-    return integrations.get(integration.id) or integration
+    existing = state.integrations.by_name(manifest["name"])
+    if existing is None:
+        integration = manifests.create(state, manifest, profile, list_chat_bots=True)
+    else:
+        wanted = manifests.settings_of(manifest, profile, list_chat_bots=True) if body.get("update", True) else None
+        integration = manifests.refresh(state, existing, wanted)
+    return jsonify({**_credentials(integration), "created": existing is None})
 
 
 def _credentials(integration: Integration) -> dict[str, Any]:
@@ -151,30 +124,8 @@ def save_webhooks(name: str) -> Response:
     token, hooks = body.get("verify_token"), body.get("webhooks")
     if not isinstance(token, str) or not token or not isinstance(hooks, list):
         return _refusal("give verify_token and webhooks (the manifest's list)")
-    saved: list[str] = []
-    problems: dict[str, str] = {}
-    for hook in hooks:
-        topic = str(hook.get("topic")) if isinstance(hook, dict) else "?"
-        problem = _save(integration, hook, token) if isinstance(hook, dict) else "a webhook must be an object"
-        if problem:
-            problems[topic] = problem
-        else:
-            saved.append(topic)
-    for topic in set(state.integrations.subscriptions(integration.id)) - set(saved) - set(problems):
-        state.integrations.unsubscribe(integration.id, topic)
+    saved, problems = manifests.save_webhooks(state, integration, hooks, token)
     response = jsonify({"saved": saved, "errors": problems})
     response.status_code = 409 if problems else 200
     return response
 
-
-def _save(integration: Integration, hook: dict[str, Any], token: str) -> str | None:
-    """Subscribe one manifest webhook after its handshake; why it was not saved, or None."""
-    topic, url = str(hook.get("topic")), str(hook.get("callback_url") or "")
-    fields = [name for name in TOPICS.get(topic, ()) if name in (hook.get("fields") or [])]
-    if not fields:
-        return f"the local Workplace has no webhook {topic} with fields {hook.get('fields')}"
-    problem = handshake(url, token)
-    if problem:
-        return f"the verification request failed: {problem}"
-    emulator().integrations.subscribe(integration.id, Subscription(topic, url, token, fields))
-    return None
