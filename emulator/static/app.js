@@ -209,17 +209,20 @@ function typingIndicator(node) {
 }
 
 // Keeps `box` scrolled to its end while its content arrives or grows (previews, images), unless the
-// person scrolled away from the end; scrolling back to the end sticks it again.
+// person scrolled away from the end; scrolling back to the end sticks it again. Only a scroll soon
+// after the person's wheel, finger, key or pointer counts as theirs: not this function's own, nor
+// the browser's when content above grows or it restores a position.
 function stickToBottom(box) {
   let stuck = true;
-  let ours = -1; // where this last scrolled to: that scroll event is not the person's
+  let touched = 0;
   const toEnd = () => {
-    if (!stuck) return;
-    box.scrollTop = box.scrollHeight;
-    ours = box.scrollTop;
+    if (stuck) box.scrollTop = box.scrollHeight;
   };
+  const touch = () => { touched = Date.now(); };
+  for (const kind of ["wheel", "touchmove", "pointerdown"]) box.addEventListener(kind, touch, {passive: true});
+  document.addEventListener("keydown", touch);
   box.addEventListener("scroll", () => {
-    if (box.scrollTop !== ours) stuck = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+    if (Date.now() - touched < 1000) stuck = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
   });
   box.addEventListener("load", toEnd, true); // images do not bubble their load
   new MutationObserver(toEnd).observe(box, {childList: true, subtree: true});
