@@ -29,19 +29,33 @@ async function api(path, body) {
   return response.json();
 }
 
-// Opens `url`'s event stream: `resync` fetches the current state (on every open and when the server
-// dropped events), `handlers[kind]` takes each event's data. The browser reconnects a dropped stream
-// after the server's retry hint; a refused one is opened again after REFUSED_RETRY_MS.
+// Keeps `url`'s event stream open while the page is shown: `resync` fetches the current state (on every
+// open and when the server dropped events), `handlers[kind]` takes each event's data. The browser
+// reconnects a dropped stream after the server's retry hint; a refused one is opened again after
+// REFUSED_RETRY_MS. A page in the background closes its stream and catches up when shown again, so
+// open tabs do not use up the six connections a browser keeps to one server.
 function listen(url, handlers, resync) {
-  const source = new EventSource(url);
-  source.addEventListener("open", resync);
-  source.addEventListener("resync", resync);
-  for (const [kind, handle] of Object.entries(handlers)) {
-    source.addEventListener(kind, (event) => handle(JSON.parse(event.data)));
-  }
-  source.addEventListener("error", () => {
-    if (source.readyState === EventSource.CLOSED) setTimeout(() => listen(url, handlers, resync), REFUSED_RETRY_MS);
+  let source = null;
+  const open = () => {
+    source = new EventSource(url);
+    const opened = source;
+    opened.addEventListener("open", resync);
+    opened.addEventListener("resync", resync);
+    for (const [kind, handle] of Object.entries(handlers)) {
+      opened.addEventListener(kind, (event) => handle(JSON.parse(event.data)));
+    }
+    opened.addEventListener("error", () => {
+      if (opened.readyState === EventSource.CLOSED && opened === source) {
+        setTimeout(() => { if (opened === source && !document.hidden) open(); }, REFUSED_RETRY_MS);
+      }
+    });
+  };
+  document.addEventListener("visibilitychange", () => {
+    source?.close();
+    source = null;
+    if (!document.hidden) open();
   });
+  if (!document.hidden) open();
 }
 
 // A function that runs `load` then `render`, one run at a time: calls during a run make one more run after it.

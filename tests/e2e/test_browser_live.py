@@ -24,7 +24,7 @@ from .test_gunicorn import GUNICORN, free_port, stop, wait_for
 TOKEN = CREDENTIALS["HELPDESK_ACCESS_TOKEN"]
 DANA, SAM, ALEX, MARIA, JORDAN = ("100071234567890", "100071234567891", "100071234567893", "100071234567895",
                                   "100071234567894")
-IT_HELP = "1500000000000001"
+PRIYA, IT_HELP = "100071234567892", "1500000000000001"
 IMAGE_DELAY = 0.4  # seconds before the image server answers, so images grow the chat after it opened
 
 
@@ -215,6 +215,29 @@ def test_a_long_chat_opens_at_its_newest_message_and_stays_there_unless_scrolled
     expect(messages.locator(".message").last).to_contain_text("below the fold")
     page.wait_for_timeout(300)
     assert page.evaluate("document.getElementById('messages').scrollTop") == scrolled and not at_bottom(page)
+
+
+def set_hidden(page: Page, hidden: bool) -> None:
+    """Put the page in the background (or back), as switching tabs does."""
+    page.evaluate("""hidden => {
+      Object.defineProperty(document, "hidden", {value: hidden, configurable: true});
+      Object.defineProperty(document, "visibilityState", {value: hidden ? "hidden" : "visible", configurable: true});
+      document.dispatchEvent(new Event("visibilitychange"));
+    }""", hidden)
+
+
+def test_a_page_in_the_background_closes_its_stream_and_catches_up_when_shown(page: Page, workplace: str):
+    open_helpdesk(page, "Priya Raman")
+    opened: list[str] = []
+    page.on("request", lambda request: "/stream" in request.url and opened.append(request.url))
+    set_hidden(page, True)
+    send(workplace, PRIYA, message={"text": "while you were away"})
+    page.wait_for_timeout(500)
+    messages = page.locator("#messages")
+    expect(messages).not_to_contain_text("while you were away")
+    set_hidden(page, False)
+    expect(messages).to_contain_text("while you were away")
+    assert len(opened) == 1
 
 
 def test_no_page_polls_and_each_shows_what_its_stream_pushes(page: Page, workplace: str):
