@@ -123,7 +123,9 @@ class Hub:
     def subscribe(self, topics: Iterable[str]) -> Subscriber:
         """A new subscriber to ``topics``; raises :class:`Full` past the limit or after :meth:`close`."""
         with self._lock:
-            if self._closed or len(self._subscribers) >= self.max_subscribers:
+            if self._closed:
+                raise Full("the emulator is stopping")
+            if len(self._subscribers) >= self.max_subscribers:
                 raise Full(f"{len(self._subscribers)} live streams are open (at most {self.max_subscribers})")
             subscriber = Subscriber(frozenset(topics), self.max_queued)
             self._subscribers.add(subscriber)

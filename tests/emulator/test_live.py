@@ -230,4 +230,5 @@ def test_stopping_the_server_waits_for_no_stream_and_closing_ends_them(emulator,
     emulator.state.close()
     assert stream.next("end", timeout=1)[0] == "end" and time.perf_counter() - started < 1
     assert emulator.state.live.count() == 0
-    assert person(emulator).get(f"{emulator.url}/work/api/stream?chats=1", timeout=5).status_code == 503
+    refused = person(emulator).get(f"{emulator.url}/work/api/stream?chats=1", timeout=5)
+    assert refused.status_code == 503 and refused.json()["error"]["message"] == "the emulator is stopping"
