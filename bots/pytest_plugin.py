@@ -227,7 +227,7 @@ def _stop_emulator(served: _Served) -> None:
     """Stop the emulator's deliveries (waiting a little for those in flight), its server and its database."""
     state: Emulator = served.app.extensions["emulator"]
     state.courier.wait_idle(timeout=2)
-    state.courier.close()
+    state.close()
     served.close()
     state.store.close()
 

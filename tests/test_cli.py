@@ -168,7 +168,7 @@ def test_bots_provision_creates_the_integration_and_writes_env(tmp_path, serve):
     assert f"NEWBIE_APP_SECRET={integration.app_secret}" in env and f"NEWBIE_APP_ID={integration.id}" in env
     refused = bots_command(["provision", "newbie"], project, GRAPH_API_URL=url)
     assert refused.returncode == 1 and "EMULATOR_DEV_TOKEN is not set" in refused.stderr
-    emulator.extensions["emulator"].courier.close()
+    emulator.extensions["emulator"].close()
 
 
 def test_flask_bots_routes_lists_a_bot_left_out_for_want_of_its_settings(tmp_path):

@@ -35,7 +35,7 @@ def workplace(serve):
     app.helpdesk = state.integrations.by_name("helpdesk")
     state.integrations.update(app.helpdesk.id, require_proof=0)
     yield app
-    state.courier.close()
+    state.close()
 
 
 @pytest.fixture

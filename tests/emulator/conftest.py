@@ -48,4 +48,4 @@ def emulator(serve, callback):
     app.url = serve(app)
     app.state = app.extensions["emulator"]
     yield app
-    app.state.courier.close()
+    app.state.close()

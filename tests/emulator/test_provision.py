@@ -41,7 +41,7 @@ def dev(tmp_path: Path):
     app = create_app({"EMULATOR_DEV_TOKEN": DEV_TOKEN, "EMULATOR_DEV_ENV_FILE": str(env_file)})
     app.env_file = env_file
     yield app
-    app.extensions["emulator"].courier.close()
+    app.extensions["emulator"].close()
 
 
 def provision(app, entry: dict, **extra):
@@ -137,7 +137,7 @@ def test_a_reset_writes_nothing_outside_development_or_for_a_bot_the_env_does_no
     assert client.post(f"/admin/integrations/{plain.extensions['emulator'].integrations.by_name('newbie').id}"
                        "/token").status_code == 302
     assert dev.env_file.read_text() == before
-    plain.extensions["emulator"].courier.close()
+    plain.extensions["emulator"].close()
 
 
 def test_domains_greeting_and_menu_come_from_the_bot(dev, callback):
