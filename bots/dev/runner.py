@@ -80,8 +80,9 @@ class Runner:
         return LocalWorkplace(self.options.emulator_url, token)
 
     def run(self) -> int:
-        """Serve until Ctrl-C, SIGTERM or the emulator stopping; the emulator's exit code."""
+        """Serve until Ctrl-C, SIGTERM or the emulator stopping: 0 when asked to stop, else the emulator's exit code."""
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        asked = False
         try:
             if self.start():
                 print(BANNER.format(emulator=self.options.emulator_url, bots=self.options.bot_url), flush=True)
@@ -89,10 +90,12 @@ class Runner:
                 time.sleep(self.options.poll_seconds)
                 self.look()
         except (KeyboardInterrupt, SystemExit):
-            pass
+            asked = True
         finally:
             self.stop()
-        return (self.emulator.returncode or 0) if self.emulator is not None else 1
+        if self.emulator is None:
+            return 1
+        return 0 if asked else (self.emulator.returncode or 0)
 
     def start(self) -> bool:
         """Start the emulator, give every bot without an integration one (an existing one is left as an admin left it,

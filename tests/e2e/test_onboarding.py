@@ -168,6 +168,8 @@ def test_a_saved_bot_module_answers_a_person_within_3_s_and_survives_a_token_res
     dev.wait_for_line("reloaded: the bot server runs with the new .env")
     priya.send("ping")
     assert _replies(priya, "pong", 2, timeout=10)
+    dev.stop()
+    assert dev.process.returncode == 0, "asked to stop (SIGTERM), make run ends cleanly, not with the servers' signal"
 
 
 def _replies(person: Person, text: str, count: int, timeout: float) -> bool:
