@@ -90,6 +90,17 @@ def need(value: Any, name: str) -> Any:
     return value
 
 
+def names(value: Any, name: str) -> list[str]:
+    """A list of names given as ``a,b`` or as a list of strings (JSON or bracket form); refused (100) otherwise."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list) and all(isinstance(part, str) for part in value):
+        return value
+    raise GraphError(f"(#100) {name} must be a comma-separated list of names", 100)
+
+
 def find_person(person_id: str) -> dict[str, Any]:
     """The person a bot addresses (a guest is made for an unknown id); refused when not a person's id or
     when the person has left (551, as Workplace answers)."""

@@ -8,7 +8,7 @@ import json
 import logging
 from typing import Any
 
-from .calls import Call, GraphError, find_person, need, state
+from .calls import Call, GraphError, find_person, names, need, state
 from .integrations import Integration
 
 logger = logging.getLogger("emulator")
@@ -112,14 +112,13 @@ def profile_set(call: Call, _: list[str]) -> dict[str, Any]:
 
 def profile_get(call: Call, _: list[str]) -> dict[str, Any]:
     """The profile fields asked for (all by default)."""
-    wanted = [f for f in call.body.get("fields", "").split(",") if f] or list(PROFILE_FIELDS)
+    wanted = names(call.body.get("fields"), "fields") or list(PROFILE_FIELDS)
     return {"data": [{k: v for k, v in call.integration.profile.items() if k in wanted}]}
 
 
 def profile_delete(call: Call, _: list[str]) -> dict[str, Any]:
     """Remove the named profile fields."""
-    fields = call.body.get("fields") or []
-    fields = fields.split(",") if isinstance(fields, str) else fields
+    fields = names(call.body.get("fields"), "fields")
     profile = {k: v for k, v in call.integration.profile.items() if k not in fields}
     state().integrations.update(call.integration.id, profile=profile)
     return {"result": "success"}
