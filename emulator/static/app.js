@@ -330,6 +330,18 @@ function renderAttachment(attachment, send) {
 }
 
 // ---- Groups -------------------------------------------------------------------------------
+// A permalink (?post=<id>, &comment=<id>) opens the feed at what it names, marked, once it is drawn.
+let linkShown = false;
+function showLinked(posts) {
+  const wanted = new URLSearchParams(location.search);
+  const post = posts.get(wanted.get("post"));
+  if (linkShown || !post) return;
+  linkShown = true;
+  const target = (wanted.get("comment") && document.getElementById(`comment-${wanted.get("comment")}`)) || post;
+  target.classList.add("linked");
+  target.scrollIntoView({block: "center"});
+}
+
 function startFeed() {
   const feed = document.getElementById("feed");
   if (!feed) return;
@@ -344,6 +356,7 @@ function startFeed() {
       }
       renderComments(posts.get(post.id), post, data.names);
     }
+    showLinked(posts);
   });
   listen(`/work/api/stream?${new URLSearchParams({group})}`, {group: refresh}, refresh);
   const attach = document.getElementById("attach");
@@ -392,7 +405,8 @@ function renderComments(node, post, names) {
   likes.textContent = post.likes.length ? `👍 ${post.likes.map((id) => names[id] || id).join(", ")}` : "";
   const list = node.querySelector(".comments");
   if (list.childElementCount === post.comments.length) return;
-  list.replaceChildren(...post.comments.map((c) => el("li", {class: "comment", "data-author": names[c.author_id] || ""},
+  list.replaceChildren(...post.comments.map((c) => el("li",
+    {class: "comment", id: `comment-${c.id}`, "data-author": names[c.author_id] || ""},
     el("strong", {}, names[c.author_id] || c.author_id), timeOf(c.time), " ", richText(c.message, names),
     previewCards(c.message))));
 }

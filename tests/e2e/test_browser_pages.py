@@ -219,3 +219,15 @@ def test_a_deleted_bots_chat_says_so_and_takes_no_input(phone: BrowserContext):
     answer = page.request.post(f"/work/api/threads/{thread}/messages", data={"text": "anyone?"})
     assert answer.status == 409 and "deleted" in answer.json()["error"]["message"]
     assert problems.seen == []
+
+
+def test_a_permalink_opens_the_group_at_the_post_it_names_marked(phone: BrowserContext):
+    page = signed_in(phone, "Alex Chen")
+    posted = [page.request.post(f"/work/api/groups/{PLANNING}/posts", data={"message": f"status update {n}"}).json()
+              for n in range(12)]
+    first = posted[0]["id"]
+    page.goto(f"/work/groups/{PLANNING}?post={first}")
+    target = page.locator(f"#post-{first}")
+    expect(target).to_have_class(re.compile(r"\blinked\b"))
+    expect(target).to_be_in_viewport()
+    expect(page.locator(".post.linked")).to_have_count(1)
