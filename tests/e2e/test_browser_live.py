@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import struct
-import sys
 import threading
 import time
 import zlib
@@ -16,10 +15,11 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from .test_browser import CHROMIUM, CREDENTIALS, HELPDESK_ID, SHOTS, be, graph, start
-from .test_gunicorn import GUNICORN, free_port, stop, wait_for
+from .test_browser import CREDENTIALS, HELPDESK_ID, be, browser, graph, page, workplace
+
+__all__ = ["browser", "page", "workplace"]  # the fixtures this module shares with test_browser.py
 
 TOKEN = CREDENTIALS["HELPDESK_ACCESS_TOKEN"]
 DANA, SAM, ALEX, MARIA, JORDAN = ("100071234567890", "100071234567891", "100071234567893", "100071234567895",
@@ -61,44 +61,6 @@ def images() -> Iterator[str]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def workplace(tmp_path_factory) -> Iterator[str]:
-    """The emulator and the bot server, each pointing at the other; yields the emulator's URL."""
-    data = tmp_path_factory.mktemp("live")
-    emulator_port, bots_port = free_port(), free_port()
-    emulator_url, bots_url = f"http://127.0.0.1:{emulator_port}", f"http://127.0.0.1:{bots_port}"
-    emulator = start([sys.executable, "-m", "emulator", "--port", str(emulator_port), "--db",
-                      str(data / "emulator.sqlite3")], {"EMULATOR_BOT_URL": bots_url})
-    bots = start([str(GUNICORN), "app:app", "--bind", f"127.0.0.1:{bots_port}", "--workers", "1", "--threads", "4",
-                  "--worker-class", "gthread"], {"GRAPH_API_URL": emulator_url, "DATA_DIR": str(data / "bots")})
-    try:
-        wait_for(f"{emulator_url}/_emulator/calls", emulator)
-        wait_for(f"{bots_url}/healthz", bots)
-        yield emulator_url
-    finally:
-        stop(bots)
-        stop(emulator)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser, workplace: str, request) -> Iterator[Page]:
-    context = browser.new_context(base_url=workplace, viewport={"width": 1280, "height": 860})
-    context.set_default_timeout(10_000)
-    opened = context.new_page()
-    yield opened
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    opened.screenshot(path=str(SHOTS / f"{request.node.name}.png"), full_page=True)
-    context.close()
 
 
 def send(workplace: str, to: str, **body: object) -> None:
