@@ -11,11 +11,13 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, request
+from flask.json.provider import DefaultJSONProvider
 
-from . import admin, graph, live, people, seed
+from . import admin, graph, live, params, people, seed
 from .activity import Activity
 from .community import Community
 from .idempotency import Answers
@@ -80,6 +82,7 @@ def create_app(env: Mapping[str, str] | None = None, db: str | Path | None = Non
                                                        env.get("EMULATOR_DELIVERY_TIMEOUT")))
     app = Flask("emulator", static_folder="static", template_folder="templates",
                 root_path=str(Path(__file__).parent))
+    app.json = GuardedJSON(app)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, SECRET_KEY=_session_key(store))
     app.extensions["emulator"] = emulator
     register_dev_api(app, env)
@@ -93,6 +96,14 @@ def create_app(env: Mapping[str, str] | None = None, db: str | Path | None = Non
     app.register_error_handler(413, lambda e: graph.graph_error("(#100) The request body is too large", 100, 413))
     logging.getLogger("emulator").setLevel(logging.INFO)
     return app
+
+
+class GuardedJSON(DefaultJSONProvider):
+    """Flask's JSON, reading bodies through :func:`emulator.params.loads`: one nested deeper than it allows is a
+    bad request (400) on every page's and API's ``request.get_json``, not a RecursionError (500)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return params.loads(s)
 
 
 def _same_origin() -> None:

@@ -161,13 +161,23 @@ def _body() -> dict[str, Any]:
         if request.method == "GET":
             return query
         if request.data and request.is_json:
-            body = request.get_json(silent=True)
+            body = _json_body()
             if not isinstance(body, dict):
                 raise GraphError("(#100) The request body must be a JSON object.", 100)
             return {**query, **body}
         return {**query, **params.parse(request.form.items(multi=True))}
     except params.ParamError as error:
         raise GraphError(f"(#100) {error}", 100) from error
+
+
+def _json_body() -> Any:
+    """The JSON body, or None when it is not JSON; a body nested too deep is refused (ParamError)."""
+    try:
+        return params.loads(request.get_data())
+    except params.TooDeep:
+        raise
+    except params.ParamError:
+        return None
 
 
 # routing ---------------------------------------------------------------------------------------

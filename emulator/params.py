@@ -14,14 +14,22 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from bots.envelope import depth as nesting
+
 #: ``root[a][0][]``: the root name, then any number of bracketed segments.
 BRACKETS = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])+)")
 SEGMENT = re.compile(r"\[([^\[\]]*)\]")
 INDEX = re.compile(r"[0-9]+")
+#: Deepest nesting a parameter may have, in brackets or in JSON; Graph's own objects go about 8 deep.
+MAX_DEPTH = 64
 
 
 class ParamError(ValueError):
     """Parameters that cannot make one object (a name given both as a value and as an object)."""
+
+
+class TooDeep(ParamError):
+    """Parameters nested deeper than :data:`MAX_DEPTH`, in brackets or in JSON."""
 
 
 def parse(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
@@ -37,7 +45,22 @@ def path_of(key: str) -> list[str]:
     found = BRACKETS.fullmatch(key)
     if found is None:
         return [key]
-    return [found.group(1), *SEGMENT.findall(found.group(2))]
+    segments = SEGMENT.findall(found.group(2))
+    if len(segments) > MAX_DEPTH:
+        raise TooDeep(f"{found.group(1)} is nested deeper than {MAX_DEPTH} brackets")
+    return [found.group(1), *segments]
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON as a parameter or a body holds it; :class:`TooDeep` when it nests deeper than MAX_DEPTH (Python's
+    decoder would run out of stack), ParamError when it is not JSON."""
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and nesting(raw) > MAX_DEPTH:
+        raise TooDeep(f"a parameter is nested deeper than {MAX_DEPTH} arrays and objects")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as error:
+        raise ParamError(f"a parameter is not JSON: {error}") from None
 
 
 def _place(tree: dict[str, Any], path: list[str], value: str) -> None:
@@ -72,8 +95,10 @@ def _decoded(value: Any) -> Any:
     """A plain parameter that holds a JSON object or array (``recipient={"id": "1"}``), decoded."""
     if isinstance(value, str) and value[:1] in ("[", "{"):
         try:
-            return json.loads(value)
-        except ValueError:
+            return loads(value)
+        except TooDeep:
+            raise
+        except ParamError:
             return value
     return value
 
@@ -108,6 +133,8 @@ def as_text(value: Any) -> str:
 # field selection -------------------------------------------------------------------------------
 def fields_of(text: str) -> dict[str, dict[str, Any]]:
     """Graph's field selection: ``name,managers{name,title}`` is ``{"name": {}, "managers": {"name": {}, ...}}``."""
+    if text.count("{") > MAX_DEPTH and _braces_deep(text) > MAX_DEPTH:
+        raise TooDeep(f"fields nests selections deeper than {MAX_DEPTH}")
     selection, rest = _selection(text.replace(" ", ""), 0)
     if rest != len(text.replace(" ", "")):
         raise ParamError(f"fields has an unmatched '}}' at {rest}")
@@ -137,3 +164,15 @@ def _selection(text: str, at: int) -> tuple[dict[str, dict[str, Any]], int]:
     if name:
         chosen.setdefault(name, {})
     return chosen, at
+
+
+def _braces_deep(text: str) -> int:
+    """How deeply ``{`` selections nest in ``text``."""
+    deepest = level = 0
+    for char in text:
+        if char == "{":
+            level += 1
+            deepest = max(deepest, level)
+        elif char == "}":
+            level -= 1
+    return deepest

@@ -105,3 +105,32 @@ def test_no_form_or_page_api_body_makes_the_people_side_or_the_admin_panel_answe
     answer = browser.post(path, json=body) if as_json else browser.post(path, data=fields)
     event(f"HTTP {answer.status_code}")
     assert answer.status_code < 500, (path, fields if not as_json else body, answer.get_data(as_text=True)[:300])
+
+
+DEEP = "[" * 100_000
+
+
+@pytest.mark.parametrize("sent", [
+    {"data": DEEP, "content_type": "application/json"},
+    {"data": {"message" + "[a]" * 5000: "x"}},
+    {"data": {"message": DEEP[:5000]}},
+    {"query_string": {"recipient" + "[0]" * 100: "x"}},
+], ids=["json body", "bracket key", "json-string value", "bracket query"])
+def test_parameters_nested_past_the_limit_are_refused_naming_it(graph, sent):
+    query = {**timed_proof(TOKEN, SECRET), **sent.pop("query_string", {})}
+    answer = graph.post("/me/messages", headers={"Authorization": f"Bearer {TOKEN}"}, query_string=query, **sent)
+    assert answer.status_code == 400 and "nested deeper than 64" in answer.json["error"]["message"]
+
+
+def test_a_field_selection_nested_past_the_limit_is_refused_and_a_usual_one_is_read(graph):
+    auth, proof = {"Authorization": f"Bearer {TOKEN}"}, timed_proof(TOKEN, SECRET)
+    deep = graph.get(f"/{DANA}", headers=auth, query_string={**proof, "fields": "managers{" * 5000})
+    assert deep.status_code == 400 and "deeper than 64" in deep.json["error"]["message"]
+    usual = graph.get(f"/{DANA}", headers=auth, query_string={**proof, "fields": "name,managers{name}"})
+    assert usual.status_code == 200 and usual.json["managers"]["data"][0]["name"]
+
+
+def test_a_page_api_body_nested_past_the_limit_is_a_bad_request(pages):
+    browser, _ = pages
+    answer = browser.post("/work/api/status", data=DEEP, content_type="application/json")
+    assert answer.status_code == 400 and answer.is_json
