@@ -68,6 +68,10 @@ class Community:
     def person(self, person_id: str) -> dict[str, Any] | None:
         return self.store.one("SELECT * FROM people WHERE id = ?", (person_id,))
 
+    def person_by_email(self, email: str) -> dict[str, Any] | None:
+        """The person who signs in with ``email`` (compared without case, as addresses are)."""
+        return self.store.one("SELECT * FROM people WHERE lower(email) = lower(?)", (email,))
+
     def add_person(self, person_id: str, name: str, email: str, title: str = "", active: bool = True,
                    role: str = EMPLOYEE) -> None:
         self.store.execute("INSERT OR REPLACE INTO people (id, name, email, title, active, role) "

@@ -114,7 +114,7 @@ def _node(bot: Integration, node_id: str, selection: Selection) -> dict[str, Any
     community = state().community
     if node_id == "me" or node_id == bot.page_id:
         return _pick("Page", {"id": bot.page_id, "name": bot.name, "about": bot.description}, selection)
-    if person := community.person(node_id):
+    if person := community.person(node_id) or ("@" in node_id and community.person_by_email(node_id)):
         return _person(bot, person, selection)
     if group := community.group(node_id):
         _may_read_content(bot)

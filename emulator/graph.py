@@ -190,6 +190,7 @@ def _route(method: str, path: str) -> tuple[Handler, Permission, list[str]] | No
 
 
 ID = r"([\w.-]+)"
+EMAIL = r"([\w.+-]+@[\w.-]+)"  # a member read by the address they sign in with (/{email_address})
 THREAD = r"(t_\d+)"
 #: Every endpoint: method, path pattern (the groups are the handler's arguments), handler, permission.
 ROUTES: list[tuple[str, re.Pattern[str], Handler, Permission]] = [
@@ -216,5 +217,6 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler, Permission]] = [
         ("GET", f"{ID}/feed", content.feed_list, "Read group content"),
         ("POST", f"{ID}/likes", content.like, "Manage group content"),
         ("GET", ID, content.read, None),
+        ("GET", EMAIL, content.read, None),
     ]
 ]

@@ -98,6 +98,14 @@ def test_a_person_reads_with_nested_field_selection_as_expensebot_asks(workplace
         {"id": MARIA, "name": "Maria Garcia"}]}}]
 
 
+def test_a_member_is_read_by_the_address_they_sign_in_with_as_by_their_id(workplace):
+    by_id = graph(workplace, "GET", SAM, params={"fields": "name,title"}).json()
+    by_email = graph(workplace, "GET", "Sam@Example.com", params={"fields": "name,title"}).json()
+    assert by_email == by_id == {"id": SAM, "name": "Sam Okafor", "title": "Engineer"}
+    unknown = graph(workplace, "GET", "nobody@example.com", params={"fields": "name"})
+    assert unknown.status_code == 400 and unknown.json()["error"]["error_subcode"] == 33
+
+
 def test_a_database_from_before_profiles_gains_them_and_answers_managers(tmp_path, serve):
     path = tmp_path / "e.sqlite3"
     create_app(SETTINGS, db=path).extensions["emulator"].store.close()
