@@ -15,16 +15,20 @@ import re
 import time
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, redirect, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from . import content, messaging, params, subscriptions
 from .calls import Call, GraphError, Handler, Permission, Recorder, graph_error, state
 from .idempotency import HEADER
 from .integrations import Integration
+from .provision import dev_settings
 
 __all__ = ["Recorder", "blueprint", "graph_error"]
 
+#: How long, in development, a token or App Secret keeps working after an Admin Panel reset (make run reloads
+#: the bot server with the new one within about a second).
+DEV_GRACE_SECONDS = 10.0
 VERSION = re.compile(r"^v\d+(\.\d+)?(/|$)")
 AUTH_PARAMS = ("access_token", "appsecret_proof", "appsecret_time")
 CALLS_PER_HOUR = 20_000
@@ -102,6 +106,9 @@ def _caller() -> Integration:
     integration = integrations.by_token(token)
     if integration is None:
         retired = integrations.by_retired_token(token)
+        grace = _in_grace(retired, token) if retired is not None else None
+        if grace is not None:
+            return grace
         if retired is not None:
             raise GraphError("Invalid OAuth access token: it was reset in the Admin Panel; use the new one.", 190,
                              401, subcode=460, integration=retired)
@@ -129,9 +136,20 @@ def _open_to(integration: Integration) -> None:
                          "server IP allow list.", 5, 403)
 
 
+def _in_grace(integration: Integration, token: str | None = None) -> Integration | None:
+    """Development only (``make run``, whose runner reloads the bot server after an Admin Panel reset): the
+    integration with the token or App Secret it had before a reset less than DEV_GRACE_SECONDS ago, so the bot's
+    calls in the second before its reload are not refused; None elsewhere, where a reset takes effect at once."""
+    if dev_settings(current_app).env_file is None:
+        return None
+    return state().integrations.retired_within(integration, DEV_GRACE_SECONDS, token)
+
+
 def _check(integration: Integration, permission: Permission) -> None:
     """The proof, then injected latency and errors (as a flaky network would), then the permission."""
     problem = integration.proof_error(request.args)
+    if problem and (before := _in_grace(integration)) is not None and before.proof_error(request.args) is None:
+        problem = None
     if problem:
         raise GraphError(f"(#100) {problem}", 100)
     if integration.latency_ms:

@@ -12,7 +12,7 @@ import json
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from bots.signature import appsecret_proof
@@ -141,6 +141,8 @@ class Integrations:
     def __init__(self, store: Store, live: Hub | None = None) -> None:
         self.store = store
         self.live = live or Hub()
+        #: Each integration's App Secret before its last reset, and when it was reset (for :meth:`retired_within`).
+        self._retired_secrets: dict[str, tuple[str, float]] = {}
 
     def create(self, name: str, description: str = "", **settings: Any) -> Integration:
         """A new integration with a fresh App ID, App Secret and access token."""
@@ -209,9 +211,31 @@ class Integrations:
 
     def reset_secret(self, integration_id: str) -> str:
         """A new App Secret: deliveries are signed with it and proofs must use it from now on."""
+        old = self.get(integration_id)
         secret = secrets.token_hex(16)
         self.update(integration_id, app_secret=secret)
+        if old is not None:
+            self._retired_secrets[integration_id] = (old.app_secret, now())
         return secret
+
+    def retired_within(self, integration: Integration, seconds: float, token: str | None = None) -> Integration | None:
+        """``integration`` as it was before a reset less than ``seconds`` ago: with ``token`` when that is the
+        access token it held (else its current one), and with its App Secret from before a recent secret reset.
+        None when neither was reset that recently."""
+        since = now() - seconds
+        old_token = integration.access_token
+        if token is not None:
+            at = self.store.value("SELECT time FROM retired_tokens WHERE digest = ? AND integration_id = ?",
+                                  (_digest(token), integration.id))
+            if at is None or at < since:
+                return None
+            old_token = token
+        secret, at = self._retired_secrets.get(integration.id, (integration.app_secret, 0.0))
+        if at < since:
+            if token is None:
+                return None
+            secret = integration.app_secret
+        return replace(integration, access_token=old_token, app_secret=secret)
 
     def by_retired_token(self, token: str) -> Integration | None:
         """The integration whose access token ``token`` was before a reset."""

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from dotenv import dotenv_values
-from emulator_helpers import IT_HELP, VERIFY
+from emulator_helpers import DANA, IT_HELP, VERIFY
 
 from bots import Bot
 from bots.dev.catalog import describe
-from emulator import create_app
+from bots.signature import timed_proof
+from emulator import create_app, graph
 
 DEV_TOKEN = "dev-token-0123456789"
 JORDAN = "100071234567894"  # the seeded Administrator
@@ -153,3 +154,37 @@ def test_domains_greeting_and_menu_come_from_the_bot(dev, callback):
     assert integration.profile["persistent_menu"][0]["call_to_actions"] == [
         {"type": "postback", "title": "Search", "payload": "SEARCH"}]
     assert integration.description == "the wiki"
+
+
+def send_as(app, token: str, secret: str):
+    """A Send API call made as a bot server holding ``token`` and ``secret`` would make it (with its proof)."""
+    return app.test_client().post("/me/messages", headers={"Authorization": f"Bearer {token}"},
+                                  query_string=timed_proof(token, secret),
+                                  json={"recipient": {"id": DANA}, "message": {"text": "still here"}})
+
+
+@pytest.mark.parametrize("reset", ["token", "secret"])
+def test_in_development_the_old_credentials_work_until_the_reload_and_not_after(dev, callback, reset, monkeypatch):
+    provision(dev, described(newbie(), callback.url))
+    integrations = dev.extensions["emulator"].integrations
+    old = integrations.by_name("newbie")
+    admin = dev.test_client()
+    admin.post("/work/viewer", data={"person_id": JORDAN})
+    admin.post(f"/admin/integrations/{old.id}/{reset}")
+    assert send_as(dev, old.access_token, old.app_secret).status_code == 200, "the bot server has not reloaded yet"
+    new = integrations.get(old.id)
+    assert send_as(dev, new.access_token, new.app_secret).status_code == 200
+    monkeypatch.setattr(graph, "DEV_GRACE_SECONDS", 0.0)
+    refused = send_as(dev, old.access_token, old.app_secret)
+    assert refused.status_code in (400, 401) and refused.json["error"]["code"] in (100, 190)
+
+
+def test_outside_development_a_reset_token_is_refused_at_once(callback):
+    plain = create_app({"EMULATOR_DEV_TOKEN": DEV_TOKEN})
+    provision(plain, described(newbie(), callback.url))
+    integrations = plain.extensions["emulator"].integrations
+    old = integrations.by_name("newbie")
+    integrations.reset_token(old.id)
+    refused = send_as(plain, old.access_token, old.app_secret)
+    assert refused.status_code == 401 and refused.json["error"]["code"] == 190
+    plain.extensions["emulator"].close()
