@@ -56,6 +56,15 @@ def test_a_snapshot_sees_a_new_or_saved_module_but_not_bytecode(tmp_path):
     assert watch.mtime(tmp_path / "gone.py") == 0
 
 
+def test_a_snapshot_sees_the_data_a_bot_reads_but_not_editors_scratch_files(tmp_path):
+    (tmp_path / "data").mkdir()
+    for scratch in (".mybot.py.swp", "mybot.py~", "#mybot.py#", ".#mybot.py"):
+        (tmp_path / scratch).write_text("")
+    assert watch.snapshot(tmp_path) == {}
+    (tmp_path / "data" / "docs.json").write_text("{}")
+    assert list(watch.snapshot(tmp_path)) == [str(tmp_path / "data" / "docs.json")]
+
+
 def test_a_chat_bot_without_get_started_is_given_one_and_a_declared_profile_is_kept():
     plain, declared, silent = Bot("plain"), Bot("declared", get_started="HELLO", greeting="Hi"), Bot("silent")
 

@@ -8,11 +8,18 @@ from pathlib import Path
 Snapshot = dict[str, int]
 
 
-def snapshot(folder: Path, pattern: str = "*.py") -> Snapshot:
-    """Each file matching ``pattern`` under ``folder`` (``__pycache__`` left out) and its mtime in nanoseconds."""
+#: Ends of the names editors and Python write beside the files people save: they are not saves.
+SCRATCH = ("~", ".swp", ".swx", ".tmp", ".pyc")
+
+
+def snapshot(folder: Path) -> Snapshot:
+    """Each file under ``folder`` and its mtime in nanoseconds: modules and the data they read (a bot's
+    ``handlers/data/*.json``), without ``__pycache__``, hidden files and editors' scratch files."""
     found: Snapshot = {}
-    for path in folder.rglob(pattern):
-        if "__pycache__" in path.parts:
+    for path in folder.rglob("*"):
+        if "__pycache__" in path.parts or path.name.startswith((".", "#")) or path.name.endswith(SCRATCH):
+            continue
+        if not path.is_file():
             continue
         try:
             found[str(path)] = path.stat().st_mtime_ns
