@@ -37,9 +37,13 @@ class RetryPolicy:
     send_attempts: int = 5
     base: float = 1.0
 
+    def last_attempt(self, attempts: int) -> bool:
+        """Whether a handler run that is attempt ``attempts`` of its event is the last: its failure parks it."""
+        return attempts >= self.max_attempts
+
     def handler_failed(self, attempts: int, error: BaseException | None) -> Failure:
         """The verdict on a handler run that raised (or whose result could not be saved)."""
-        return Failure(reason(error), backoff(attempts, self.base) if attempts < self.max_attempts else None)
+        return Failure(reason(error), None if self.last_attempt(attempts) else backoff(attempts, self.base))
 
     def send(self, runtime: BotRuntime, effect: Effect, key: str,
              attempts: int) -> tuple[Failure | None, dict[str, Any]]:
