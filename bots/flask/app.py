@@ -17,12 +17,15 @@ from .extension import BotServer, http_error, server_error
 
 
 def make_app(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor | None = None,
-             session_factory: Callable[[], requests.Session] | None = None, name: str = "bots") -> Flask:
-    """A Flask app serving ``bots`` with settings from ``env``; raises ConfigError on a bad setting."""
+             session_factory: Callable[[], requests.Session] | None = None, name: str = "bots",
+             fast_deliveries: bool = True) -> Flask:
+    """A Flask app serving ``bots`` with settings from ``env``; raises ConfigError on a bad setting.
+    ``fast_deliveries`` as for :class:`~bots.flask.BotServer`."""
     app = Flask(name, static_folder=None)
     if isinstance(app.json, DefaultJSONProvider):  # Flask's own provider, the one that sorts
         app.json.sort_keys = False
-    deployment = BotServer(bots=bots, env=env, executor=executor, session_factory=session_factory).init_app(app)
+    deployment = BotServer(bots=bots, env=env, executor=executor, session_factory=session_factory,
+                           fast_deliveries=fast_deliveries).init_app(app)
     app.config["MAX_CONTENT_LENGTH"] = deployment.settings.max_body_bytes
     app.add_url_rule("/", view_func=_index)
     app.register_error_handler(HTTPException, http_error)

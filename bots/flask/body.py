@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from werkzeug.exceptions import BadRequest
 
+from ..wsgi import describe
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -67,10 +69,4 @@ class GuardedInput:
         except (OSError, BadRequest):
             raise
         except Exception as error:
-            raise BadRequest(f"the request body could not be read: {_describe(error)}") from None
-
-
-def _describe(error: Exception) -> str:
-    """The server's reason in one short line, its class name when it gives none (never the body itself)."""
-    text = " ".join(str(error).split())[:120]
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+            raise BadRequest(f"the request body could not be read: {describe(error)}") from None
