@@ -5,6 +5,10 @@ Work added by another process (or waiting out a retry delay) is found by polling
 that comes while a thread is between an empty ``take()`` and its wait is not lost: every
 ``wake()`` moves a generation counter, and a thread only sleeps when the counter has not moved
 since it began to look.
+
+Batches: a take costs the same for one job as for fifty, so when work arrives faster than one job per
+``FAST_INTERVAL`` the awake thread lets a batch's worth gather (at most ``gather`` seconds) before it
+takes, and no other thread is woken meanwhile. A trickle is taken at once, so a quiet inbox adds no delay.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from typing import Any
 logger = logging.getLogger("bots")
 
 LOOK_AHEAD = 0.05  # seconds an awake thread may be busy before a wake-up rouses another
-GATHER = 0.002  # seconds a woken thread waits for more work to arrive before it takes a batch
+GATHER = 0.01  # the longest a thread lets work gather before it takes a batch
+FAST_INTERVAL = 0.001  # work arriving at shorter intervals than this (on average) is gathered into batches
+BATCH = 16  # the jobs a gathering thread waits for
 
 
 class Workers:
@@ -36,6 +42,10 @@ class Workers:
         self._generation = 0
         self._sleeping = 0
         self._last_look = 0.0
+        self._taken_at_generation = 0
+        self._last_wake = 0.0
+        self._interval = 0.01  # seconds between wake-ups, a moving average
+        self._taking = threading.Lock()  # held by the one thread gathering and taking a batch
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -55,10 +65,13 @@ class Workers:
         """New work is here: wake up to ``n`` sleeping threads, unless an awake thread began to look for work
         within ``LOOK_AHEAD`` seconds (it looks again when its batch is done), so a stream of small deliveries
         makes batches instead of one look each, while slow handlers still get more threads."""
+        now = time.monotonic()
         with self._wake:
             self._generation += 1
+            self._interval = 0.8 * self._interval + 0.2 * min(now - self._last_wake, 1.0)
+            self._last_wake = now
             if self._sleeping and (self._sleeping == len(self._threads)
-                                   or time.monotonic() - self._last_look > LOOK_AHEAD):
+                                   or now - self._last_look > LOOK_AHEAD):
                 self._wake.notify(n)
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -73,13 +86,19 @@ class Workers:
 
     def _loop(self) -> None:
         while not self._stopped.is_set():
-            generation = self._generation
-            self._last_look = time.monotonic()
+            if not self._taking.acquire(blocking=False):  # another thread is gathering or taking: rest until woken
+                self._sleep(self._generation, busy=True)
+                continue
             try:
+                self._let_gather()
+                generation = self._taken_at_generation = self._generation
+                self._last_look = time.monotonic()
                 jobs = self.take()
             except Exception:
                 logger.exception("%s: could not read the queue; trying again shortly", self.name)
-                jobs = ()
+                generation, jobs = self._generation, ()
+            finally:
+                self._taking.release()
             if not jobs:
                 self._sleep(generation)
                 continue
@@ -88,14 +107,23 @@ class Workers:
             except Exception:
                 logger.exception("%s: a job failed outside its own error handling", self.name)
 
-    def _sleep(self, generation: int) -> None:
-        """Wait for a wake-up (or the poll) unless work came since ``generation``; once woken, let ``gather``
-        seconds of deliveries gather, so a stream of them is taken as a batch rather than one look each."""
+    def _let_gather(self) -> None:
+        """When work comes fast, sleep until about ``BATCH`` jobs have come since the last take (at most
+        ``gather`` seconds), counting as a thread that looks, so no other is woken for them."""
+        if not self.gather or self._interval >= FAST_INTERVAL:
+            return
+        missing = BATCH - (self._generation - self._taken_at_generation)
+        if missing > 0:
+            pause = min(self.gather, missing * self._interval)
+            self._last_look = time.monotonic() + pause
+            time.sleep(pause)
+
+    def _sleep(self, generation: int, busy: bool = False) -> None:
+        """Wait for a wake-up (or the poll) unless work came since ``generation`` (or, ``busy``, another thread is
+        taking it)."""
         with self._wake:
-            if generation != self._generation or self._stopped.is_set():
+            if (generation != self._generation and not busy) or self._stopped.is_set():
                 return
             self._sleeping += 1
-            woken = self._wake.wait(self.poll)
+            self._wake.wait(self.poll)
             self._sleeping -= 1
-        if woken and self.gather:
-            time.sleep(self.gather)

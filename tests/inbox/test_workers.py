@@ -1,0 +1,97 @@
+"""The inbox's thread pool: a stream of work is taken in batches by one thread, a trickle at once, and a
+slow job does not keep new work waiting."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+from bots.inbox.workers import Workers
+
+
+class Queue:
+    """Jobs put by the test, taken by the pool; records each take: its thread, size and how many took at once."""
+
+    def __init__(self, run_seconds: float = 0.0) -> None:
+        self.jobs: list[int] = []
+        self.lock = threading.Lock()
+        self.takes: list[tuple[str, int]] = []
+        self.done: list[int] = []
+        self.run_seconds = run_seconds
+        self.taking = 0
+        self.most_taking = 0
+
+    def take(self) -> list[int]:
+        with self.lock:
+            self.taking += 1
+            self.most_taking = max(self.most_taking, self.taking)
+        time.sleep(0.0002)  # a take costs something: a transaction
+        with self.lock:
+            taken, self.jobs = self.jobs, []
+            self.taking -= 1
+            if taken:
+                self.takes.append((threading.current_thread().name, len(taken)))
+            return taken
+
+    def run(self, jobs: Sequence[int]) -> None:
+        time.sleep(self.run_seconds)
+        with self.lock:
+            self.done.extend(jobs)
+
+
+def feed(queue: Queue, workers: Workers, count: int, interval: float) -> None:
+    for n in range(count):
+        with queue.lock:
+            queue.jobs.append(n)
+        workers.wake()
+        time.sleep(interval)
+
+
+def finished(queue: Queue, count: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with queue.lock:
+            if len(queue.done) == count:
+                return True
+        time.sleep(0.005)
+    return False
+
+
+def test_a_stream_of_work_is_taken_in_batches_by_one_thread_at_a_time():
+    queue = Queue()
+    workers = Workers("test", 8, queue.take, queue.run, poll=0.5)
+    workers.start()
+    try:
+        feed(queue, workers, 400, 0.0003)
+        assert finished(queue, 400)
+    finally:
+        workers.stop(2)
+    assert queue.most_taking == 1
+    assert len(queue.takes) <= 400 / 4, queue.takes  # batches, not a take per job
+
+
+def test_a_trickle_is_taken_job_by_job_without_gathering():
+    queue = Queue()
+    workers = Workers("test", 4, queue.take, queue.run, poll=0.5)
+    workers.start()
+    try:
+        feed(queue, workers, 15, 0.02)
+        assert finished(queue, 15)
+    finally:
+        workers.stop(2)
+    assert [size for _, size in queue.takes] == [1] * 15
+
+
+def test_a_slow_job_does_not_keep_new_work_from_another_thread():
+    queue = Queue(run_seconds=0.3)
+    workers = Workers("test", 2, queue.take, queue.run, poll=5.0)
+    workers.start()
+    try:
+        feed(queue, workers, 1, 0.0)
+        time.sleep(0.1)  # the first job is running now, past LOOK_AHEAD
+        feed(queue, workers, 1, 0.0)
+        assert finished(queue, 2, timeout=0.5)  # the poll is 5 s: only a wake-up gets it done in time
+    finally:
+        workers.stop(2)
+    assert len({name for name, _ in queue.takes}) == 2
