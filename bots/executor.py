@@ -1,26 +1,25 @@
 """Where handlers run, off the request: a bounded pool of threads, or inline for tests.
 
-Jobs carry a conversation key; jobs with the same key go to the same thread, so one
-conversation's events run in the order they arrived while different conversations run
-side by side. The pool refuses a batch it has no room for, so the webhook can answer 503
-and Workplace retries: nothing accepted is dropped on the floor.
+Jobs carry a conversation key; a conversation's jobs run one at a time in the order they
+arrived while different conversations run side by side, taken in batches by the threads.
+The pool refuses a batch it has no room for, so the webhook can answer 503 and Workplace
+retries: nothing accepted is dropped on the floor.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-import zlib
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Protocol
+
+from .workers import Workers
 
 logger = logging.getLogger("bots")
 
 Job = tuple[str, Callable[[], object]]
-#: What a worker thread's queue holds: when the job was submitted and the job; None tells the thread to stop.
-Queued = tuple[float, Callable[[], object]] | None
 
 
 class Executor(Protocol):
@@ -44,20 +43,20 @@ class InlineExecutor:
 
 
 class ThreadPoolExecutor:
-    """``workers`` threads, each with its own queue; at most ``limit`` jobs waiting or running."""
+    """``workers`` threads (:class:`~bots.workers.Workers`, so a burst wakes one thread, not one per job); at most
+    ``limit`` jobs waiting or running, and one job of a conversation at a time."""
 
     def __init__(self, workers: int = 8, limit: int = 10_000) -> None:
         self.limit = limit
-        self._queues: list[queue.SimpleQueue[Queued]] = [queue.SimpleQueue() for _ in range(workers)]
+        self._lanes: dict[str, deque[Callable[[], object]]] = {}  # each conversation's jobs not yet started
+        self._ready: deque[str] = deque()  # conversations with a job waiting and none running
         self._pending = 0
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._closed = False
-        self._running: list[float | None] = [None] * workers
-        self._threads = [threading.Thread(target=self._work, args=(i, q), name=f"bots-handler-{i}", daemon=True)
-                         for i, q in enumerate(self._queues)]
-        for thread in self._threads:
-            thread.start()
+        self._started: dict[int, float] = {}  # when each busy thread's job began
+        self._workers = Workers("handler", workers, self._take, self._run, poll=1.0)
+        self._workers.start()
 
     @property
     def pending(self) -> int:
@@ -69,19 +68,23 @@ class ThreadPoolExecutor:
             if self._closed or self._pending + len(jobs) > self.limit:
                 return False
             self._pending += len(jobs)
-        now = time.monotonic()
-        for key, job in jobs:
-            self._queues[zlib.crc32(key.encode()) % len(self._queues)].put((now, job))
+            for key, job in jobs:
+                lane = self._lanes.get(key)
+                if lane is None:
+                    self._lanes[key] = lane = deque()
+                    self._ready.append(key)
+                lane.append(job)
+        self._workers.wake(len(jobs))
         return True
 
     def waited(self) -> float | None:
-        """Seconds since the oldest job now running was submitted (a hung handler shows), None when none runs."""
-        since = [started for started in self._running if started is not None]
+        """Seconds since the oldest job now running began (a hung handler shows), None when none runs."""
+        since = list(self._started.values())
         return max(0.0, time.monotonic() - min(since)) if since else None
 
     def running(self) -> tuple[int, int]:
         """How many of the pool's threads are alive, of how many it started."""
-        return sum(thread.is_alive() for thread in self._threads), len(self._threads)
+        return self._workers.running()
 
     def join(self, timeout: float = 10.0) -> bool:
         """Wait until no job is pending; False on time-out."""
@@ -99,19 +102,44 @@ class ThreadPoolExecutor:
             self._closed = True
         if not self.join(timeout):
             logger.warning("stopped with %d handler jobs unfinished", self._pending)
-        for q in self._queues:
-            q.put(None)
+        self._workers.stop(1.0)
 
-    def _work(self, index: int, jobs: queue.SimpleQueue[Queued]) -> None:
-        while (entry := jobs.get()) is not None:
-            self._running[index], job = entry
+    def _take(self) -> list[tuple[str, Callable[[], object]]]:
+        """The next job that may run (its conversation has none running), if any."""
+        job = self._next()
+        return [] if job is None else [job]
+
+    def _next(self) -> tuple[str, Callable[[], object]] | None:
+        with self._lock:
+            if not self._ready:
+                return None
+            key = self._ready.popleft()
+            return key, self._lanes[key].popleft()
+
+    def _run(self, jobs: Sequence[tuple[str, Callable[[], object]]]) -> None:
+        """Run the job taken, then the next waiting one, until none waits: a woken thread works through a burst
+        without a wake-up per job, while jobs it has not started stay where another thread can take them."""
+        ident = threading.get_ident()
+        job: tuple[str, Callable[[], object]] | None = jobs[0]
+        while job is not None:
+            key, work = job
+            self._started[ident] = time.monotonic()
             try:
-                job()
+                work()
             except Exception:
                 logger.exception("a handler job raised past the router")
             finally:
-                self._running[index] = None
-                with self._idle:
-                    self._pending -= 1
-                    if not self._pending:
-                        self._idle.notify_all()
+                del self._started[ident]
+                self._done(key)
+            job = self._next()
+
+    def _done(self, key: str) -> None:
+        """A job of ``key`` finished: its conversation's next job may run, or the conversation is forgotten."""
+        with self._idle:
+            if self._lanes[key]:
+                self._ready.append(key)
+            else:
+                del self._lanes[key]
+            self._pending -= 1
+            if not self._pending:
+                self._idle.notify_all()

@@ -54,3 +54,24 @@ def test_shutdown_finishes_queued_jobs_and_refuses_new_ones():
     pool.shutdown(timeout=5)
     assert sorted(ran) == list(range(10))
     assert not pool.submit([("k", lambda: None)])
+
+
+def test_a_slow_job_does_not_hold_up_another_conversations_job_submitted_after_it():
+    pool = ThreadPoolExecutor(workers=2, limit=100)
+    gate, done = threading.Event(), threading.Event()
+    assert pool.submit([("user:slow", gate.wait), ("user:quick", done.set)])
+    try:
+        assert done.wait(2)  # the slow job's thread holds it; another thread takes the quick one
+    finally:
+        gate.set()
+    assert pool.join(5)
+    pool.shutdown()
+
+
+def test_a_burst_is_worked_by_one_woken_thread():
+    pool = ThreadPoolExecutor(workers=4, limit=1000)
+    threads: set[str] = set()
+    assert pool.submit([(f"user:{n}", lambda: threads.add(threading.current_thread().name)) for n in range(200)])
+    assert pool.join(5)
+    assert len(threads) <= 2  # not a thread per conversation: one wake-up, one thread working through them
+    pool.shutdown()

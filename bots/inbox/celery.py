@@ -32,12 +32,12 @@ from ..dispatch import Dispatcher
 from ..envelope import Item
 from ..errors import ConfigError, WebhookError
 from ..runtime import BotRuntime
+from ..workers import BatchSize
 from .heartbeat import Heartbeat
 from .journal import Taken, TakenMessage, owner_name
 from .redis_journal import KINDS, RedisJournal, redis_client
 from .retries import RetryPolicy
 from .runner import Runner
-from .sqlite import BatchSize
 from .status import InboxStatus, waited
 
 logger = logging.getLogger("bots")

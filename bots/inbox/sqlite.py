@@ -21,33 +21,17 @@ from ..dispatch import Dispatcher
 from ..envelope import Item
 from ..errors import WebhookError
 from ..runtime import BotRuntime
+from ..workers import BatchSize, Workers
 from .heartbeat import Heartbeat
 from .journal import Taken, TakenMessage, owner_name
 from .retries import RetryPolicy
 from .runner import Runner
 from .sqlite_journal import SQLiteJournal
 from .status import InboxStatus, waited
-from .workers import Workers
 
 logger = logging.getLogger("bots")
 
 PURGE_EVERY = 600.0  # seconds between sweeps of expired dedupe digests
-BATCH_SECONDS = 0.02  # the run time a batch aims at
-MAX_BATCH = 64
-
-
-class BatchSize:
-    """How many jobs to take at once: as many as run in about ``BATCH_SECONDS``, learned from recent runs."""
-
-    def __init__(self, ceiling: int = MAX_BATCH) -> None:
-        self.ceiling = ceiling
-        self.per_job = BATCH_SECONDS / 4
-
-    def __call__(self) -> int:
-        return max(1, min(self.ceiling, int(BATCH_SECONDS / max(self.per_job, 1e-6))))
-
-    def ran(self, jobs: int, seconds: float) -> None:
-        self.per_job = 0.8 * self.per_job + 0.2 * (seconds / max(1, jobs))
 
 
 class SQLiteInbox:

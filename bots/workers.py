@@ -25,6 +25,8 @@ LOOK_AHEAD = 0.05  # seconds an awake thread may be busy before a wake-up rouses
 GATHER = 0.01  # the longest a thread lets work gather before it takes a batch
 FAST_INTERVAL = 0.001  # work arriving at shorter intervals than this (on average) is gathered into batches
 BATCH = 16  # the jobs a gathering thread waits for
+BATCH_SECONDS = 0.02  # the run time a batch aims at
+MAX_BATCH = 64
 
 
 class Workers:
@@ -127,3 +129,17 @@ class Workers:
             self._sleeping += 1
             self._wake.wait(self.poll)
             self._sleeping -= 1
+
+
+class BatchSize:
+    """How many jobs to take at once: as many as run in about ``BATCH_SECONDS``, learned from recent runs."""
+
+    def __init__(self, ceiling: int = MAX_BATCH) -> None:
+        self.ceiling = ceiling
+        self.per_job = BATCH_SECONDS / 4
+
+    def __call__(self) -> int:
+        return max(1, min(self.ceiling, int(BATCH_SECONDS / max(self.per_job, 1e-6))))
+
+    def ran(self, jobs: int, seconds: float) -> None:
+        self.per_job = 0.8 * self.per_job + 0.2 * (seconds / max(1, jobs))

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from bots.inbox.workers import Workers
+from bots.workers import Workers
 
 
 class Queue:
