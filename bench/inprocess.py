@@ -4,7 +4,8 @@ Every app is called the same way, as a WSGI application with prepared environs (
 no sockets), with distinct signed deliveries (fresh message ids, 1,000 senders in turn):
 
 - the floor (``bench/floor.py``) and the hand-written HMAC receiver (``bench/peer_hmac.py``);
-- the counting bench bot (``bench/counting_bot.py``) served by ``bots.flask.make_app``, with the
+- the counting bench bot (``bench/counting_bot.py``) served by ``bots.flask.make_app`` (deliveries answered in
+  front of Flask, ``bots/wsgi.py``, as deployed; once more through Flask, ``SQLite, via Flask``), with the
   durable SQLite inbox (``INBOX=sqlite``) and the in-memory one (``INBOX=memory``), each in two forms:
   - *request path*: ``HANDLER_THREADS=0 OUTBOX_THREADS=0``, so only what happens before the 200 is
     timed (for ``memory``, whose inbox keeps one handler thread regardless, an executor that takes
@@ -48,6 +49,9 @@ from bots.flask import make_app
 TARGETS = {"sqlite": 1.6, "memory": 1.3}
 INBOXES = {"sqlite": "SQLite", "memory": "memory"}
 FLOOR, PEER = "floor", "HMAC receiver"
+#: The SQLite whole path with deliveries through Flask's request handling (``fast_deliveries=False``): no target,
+#: it shows what answering deliveries in front of Flask (``bots/wsgi.py``) saves.
+THROUGH_FLASK = "SQLite, via Flask"
 
 
 @dataclass(frozen=True)
@@ -138,16 +142,14 @@ def bot_env(inbox: str, data_dir: Path, *, whole: bool) -> dict[str, str]:
     return env
 
 
-def real_app(inbox: str, data_dir: Path, *, whole: bool) -> Flask:
-    """The counting bot served by ``make_app`` with ``inbox`` (``sqlite`` or ``memory``)."""
+def real_app(inbox: str, data_dir: Path, *, whole: bool, fast: bool = True) -> Flask:
+    """The counting bot served by ``make_app`` with ``inbox`` (``sqlite`` or ``memory``); without ``fast``, its
+    deliveries go through Flask's request handling (``fast_deliveries=False``) instead of in front of it."""
     data_dir.mkdir(parents=True, exist_ok=True)
     env = bot_env(inbox, data_dir, whole=whole)
     if inbox == "memory" and not whole:
-        try:
-            return make_app([bot], env, executor=Discard())
-        except TypeError:  # make_app without the executor hook: the inbox's own threads then run too
-            pass
-    return make_app([bot], env)
+        return make_app([bot], env, executor=Discard(), fast_deliveries=fast)
+    return make_app([bot], env, fast_deliveries=fast)
 
 
 def close(app: Flask) -> None:
@@ -253,6 +255,8 @@ def build(data_dir: Path) -> list[Served]:
                              inbox=inbox))
         served.append(Served(f"{label}, whole path", real_app(inbox, data_dir / f"{inbox}-whole", whole=True),
                              whole=True, inbox=inbox))
+    served.append(Served(THROUGH_FLASK, real_app("sqlite", data_dir / "sqlite-flask", whole=True, fast=False),
+                         whole=True))
     return served
 
 
