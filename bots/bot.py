@@ -7,6 +7,7 @@ module never needs secrets, and one ``Bot`` can be served by several apps (as te
 from __future__ import annotations
 
 import builtins
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -99,6 +100,8 @@ class Bot:
         self.link_previews: list[Registration] = []
         self.link_collection_handler: CollectionResolver | None = None
         self._runtime: BotRuntime | None = None
+        #: Where the bot's handlers log (``ctx.logger``): ``bots.<name>``.
+        self.logger = logging.getLogger(f"bots.{name}")
 
     def __repr__(self) -> str:
         return f"<Bot {self.name!r} with {len(self.listeners)} handlers>"

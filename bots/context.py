@@ -38,7 +38,7 @@ class Context(OutboxActions):
         super().__init__(client, outbox)
         self.bot = bot
         self.event = event
-        self.logger = logger or logging.getLogger(f"bots.{bot.name}")
+        self.logger = logger or bot.logger
         #: The regex match of the handler's matcher (``ctx.match.group("floor")``); None when it matched
         #: without one.
         self.match: re.Match[str] | None = None

@@ -41,16 +41,18 @@ class Dispatcher:
             return Outcome(Status.DUPLICATE)
         conversation = item.conversation_key
         state = self.states.load(bot_name, conversation)
-        outcome = self.run(bot_name, item, state=state)
+        kind = metrics.kind_of(item)
+        outcome = self.run(bot_name, item, state=state, kind=kind)
         if outcome.status is Status.HANDLED and state.changed:
             self.states.save(bot_name, conversation, state)
-        metrics.event(bot_name, metrics.kind_of(item), outcome.status.value)
+        metrics.event(bot_name, kind, outcome.status.value)
         return outcome
 
     def run(self, bot_name: str, item: Item, *, state: State | None = None, outbox: Outbox | None = None,
-            attempt: int = 1, last_attempt: bool = True) -> Outcome:
+            attempt: int = 1, last_attempt: bool = True, kind: str | None = None) -> Outcome:
         """Type ``item`` and route it to ``bot_name``'s handler; never raises for a bad item or handler.
-        ``attempt`` counts the runs of this event, and ``last_attempt`` says a failure now is not retried."""
+        ``attempt`` counts the runs of this event, and ``last_attempt`` says a failure now is not retried;
+        ``kind`` is the item's :func:`metrics.kind_of`, when the caller has it already."""
         runtime = self.runtimes[bot_name]
         runtime.learn(item.object, item.entry_id)
         try:
@@ -65,7 +67,7 @@ class Dispatcher:
         started = time.perf_counter()
         outcome = route(runtime.bot, event, ctx)
         seconds = time.perf_counter() - started
-        kind = metrics.kind_of(item)
+        kind = kind or metrics.kind_of(item)
         if outcome.handler is not None:
             metrics.handler_ran(bot_name, kind, seconds)
         if logger.isEnabledFor(logging.INFO):

@@ -111,7 +111,7 @@ class Runner:
         kind = metrics.kind_of(item)
         outbox = Outbox()
         outcome = self.dispatcher.run(job.bot, item, state=state, outbox=outbox, attempt=job.attempts,
-                                      last_attempt=self.retries.last_attempt(job.attempts))
+                                      last_attempt=self.retries.last_attempt(job.attempts), kind=kind)
         if outcome.status is Status.FAILED:
             self._failed(job, outcome.error, kind, outbox.effects)
             return None
