@@ -7,8 +7,9 @@ that comes while a thread is between an empty ``take()`` and its wait is not los
 since it began to look.
 
 Batches: a take costs the same for one job as for fifty, so when work arrives faster than one job per
-``FAST_INTERVAL`` (5 ms: 200 a second) the awake thread lets a batch's worth gather (at most ``gather`` seconds) before it
-takes, and no other thread is woken meanwhile. A trickle is taken at once, so a quiet inbox adds no delay.
+``FAST_INTERVAL`` (5 ms: 200 a second) the awake thread lets a batch's worth gather (at most
+``gather`` seconds) before it takes, and no other thread is woken meanwhile. A trickle is taken at
+once, so a quiet inbox adds no delay.
 """
 
 from __future__ import annotations
