@@ -22,7 +22,8 @@ from typing import Any
 
 logger = logging.getLogger("bots")
 
-LOOK_AHEAD = 0.05  # seconds an awake thread may be busy before a wake-up rouses another
+LOOK_AHEAD = 0.05  # seconds an awake thread may be busy before a wake-up rouses another (CPU-bound work)
+IO_LOOK_AHEAD = 0.005  # the same for work that mostly waits on the network: another thread joins sooner
 GATHER = 0.01  # the longest a thread lets work gather before it takes a batch
 FAST_INTERVAL = 0.005  # work arriving at shorter intervals than this (on average) is gathered into batches
 BATCH = 16  # the jobs a gathering thread waits for
@@ -34,9 +35,10 @@ class Workers:
     """``count`` threads that loop: ``take()`` a batch of jobs, ``run(batch)``, sleep when there is none."""
 
     def __init__(self, name: str, count: int, take: Callable[[], Sequence[Any]], run: Callable[[Sequence[Any]], None],
-                 poll: float = 0.5, gather: float = GATHER) -> None:
+                 poll: float = 0.5, gather: float = GATHER, look_ahead: float = LOOK_AHEAD) -> None:
         self.name = name
         self.gather = gather
+        self.look_ahead = look_ahead
         self.count = count
         self.take = take
         self.run = run
@@ -66,7 +68,7 @@ class Workers:
 
     def wake(self, n: int = 1) -> None:
         """New work is here: wake up to ``n`` sleeping threads, unless an awake thread began to look for work
-        within ``LOOK_AHEAD`` seconds (it looks again when its batch is done), so a stream of small deliveries
+        within ``look_ahead`` seconds (it looks again when its batch is done), so a stream of small deliveries
         makes batches instead of one look each, while slow handlers still get more threads."""
         now = time.monotonic()
         with self._wake:
@@ -74,7 +76,7 @@ class Workers:
             self._interval = 0.8 * self._interval + 0.2 * min(now - self._last_wake, 1.0)
             self._last_wake = now
             if self._sleeping and (self._sleeping == len(self._threads)
-                                   or now - self._last_look > LOOK_AHEAD):
+                                   or now - self._last_look > self.look_ahead):
                 self._wake.notify(n)
 
     def stop(self, timeout: float = 10.0) -> None:

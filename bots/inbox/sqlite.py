@@ -21,7 +21,7 @@ from ..dispatch import Dispatcher
 from ..envelope import Item
 from ..errors import WebhookError
 from ..runtime import BotRuntime
-from ..workers import BatchSize, Workers
+from ..workers import IO_LOOK_AHEAD, BatchSize, Workers
 from .heartbeat import Heartbeat
 from .journal import Taken, TakenMessage, owner_name
 from .retries import RetryPolicy
@@ -50,7 +50,8 @@ class SQLiteInbox:
         self._next_purge = 0.0
         self._events, self._messages = BatchSize(), BatchSize()
         self.handlers = Workers("handler", handler_threads, self._take_events, self._handle, poll)
-        self.senders = Workers("sender", sender_threads, self._take_messages, self._deliver, poll)
+        self.senders = Workers("sender", sender_threads, self._take_messages, self._deliver, poll,
+                               look_ahead=IO_LOOK_AHEAD)
 
     def accept(self, bot_name: str, items: Sequence[Item], body: bytes = b"") -> bool:
         """Append the delivery durably (before the webhook answers 200) and wake a handler thread."""
