@@ -67,6 +67,7 @@ class Arrivals:
         self._segment = 0
         self._size = 0
         self._fd_name = ""
+        self._fd_path: Path | None = None
         #: Items of this process's records not yet read back, by (log name, offset where the record ends).
         self.parsed: dict[tuple[str, int], Sequence[Item]] = {}
         self._listed: list[Path] = []
@@ -112,7 +113,7 @@ class Arrivals:
 
     def current(self) -> Path | None:
         """The log this process writes to, if it has written any."""
-        return self.path if self._pid == os.getpid() and self._fd >= 0 else None
+        return self._fd_path if self._pid == os.getpid() and self._fd >= 0 else None
 
     def _open(self) -> None:
         if self._fd >= 0 and self._pid == os.getpid():
@@ -122,8 +123,9 @@ class Arrivals:
         elif self._pid != os.getpid():
             self._segment = 0
         self._pid = os.getpid()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self._fd_name = self.path.name
+        self._fd_path = self.path
+        self._fd = os.open(self._fd_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._fd_name = self._fd_path.name
         self._size = os.fstat(self._fd).st_size
 
     def files(self, fresh: bool = False) -> list[Path]:
