@@ -1,7 +1,8 @@
 """Where handlers run, off the request: a bounded pool of threads, or inline for tests.
 
 Jobs carry a conversation key; a conversation's jobs run one at a time in the order they
-arrived while different conversations run side by side, taken in batches by the threads.
+arrived while different conversations run side by side. A woken thread goes on from job to
+job while any waits, so a burst costs one wake-up, not one per job.
 The pool refuses a batch it has no room for, so the webhook can answer 503 and Workplace
 retries: nothing accepted is dropped on the floor.
 """
