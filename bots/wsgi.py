@@ -3,10 +3,11 @@ to the :class:`~bots.receiver.Receiver`, without a web framework's request machi
 
 A delivery is the one request a bot server gets many of, and a framework's request and response objects,
 URL map and hooks cost more CPU than verifying, parsing and storing the delivery itself. So the Flask
-extension mounts :class:`Deliveries` in front of the Flask app: an ordinary delivery (a ``Content-Length``
-within the limit, a plain ASCII path) is answered here; everything else (the handshake, chunked or
-oversized bodies, odd paths, every other URL) goes on to Flask, which answers it as before. Both ways end in
-the same ``Receiver.deliver`` and the same metrics; what a client sees is the same.
+extension mounts :class:`Deliveries` in front of the Flask app: an ordinary delivery (to a bot served
+here, with a ``Content-Length`` within the limit and a plain ASCII path) is answered here; everything
+else (the handshake, unknown bots, chunked or oversized bodies, odd paths, every other URL) goes on to
+Flask, which answers it as before. Both ways end in the same ``Receiver.deliver`` and the same metrics;
+what a client sees is the same.
 """
 
 from __future__ import annotations
@@ -39,31 +40,31 @@ class Deliveries:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         receiver = self.receiver()
-        route = self._route(environ, receiver.max_body_bytes)
+        route = self._route(environ, receiver)
         if route is None:
             return self.app(environ, start_response)
         bot, topic, length = route
-        known = bot if bot in receiver.runtimes else metrics.UNKNOWN
         body = _read(environ["wsgi.input"], length)
         if isinstance(body, Reply):
             reply = body
         else:
             reply = receiver.deliver(bot, topic, body, Headers(environ), environ.get("REMOTE_ADDR"))
-        metrics.delivered(known, reply.status)
+        metrics.delivered(bot, reply.status)
         return _respond(reply, start_response)
 
-    def _route(self, environ: WSGIEnvironment, max_bytes: int) -> tuple[str, str | None, int] | None:
-        """Bot, topic and body length of an ordinary delivery; None for anything the framework should answer."""
+    def _route(self, environ: WSGIEnvironment, receiver: Receiver) -> tuple[str, str | None, int] | None:
+        """Bot, topic and body length of an ordinary delivery to a bot served here; None for anything the
+        framework should answer (an app's own route under the prefix included)."""
         path: str = environ.get("PATH_INFO", "")
         if environ.get("REQUEST_METHOD") != "POST" or not path.startswith(self.prefix) or not path.isascii():
             return None
         if "HTTP_TRANSFER_ENCODING" in environ:
             return None
         length: str = environ.get("CONTENT_LENGTH", "")
-        if not length.isdigit() or int(length) > max_bytes:
+        if not length.isdigit() or int(length) > receiver.max_body_bytes:
             return None
         parts = path[len(self.prefix):].split("/")
-        if len(parts) > 2 or "" in parts:
+        if len(parts) > 2 or "" in parts or parts[0] not in receiver.runtimes:
             return None
         return parts[0], parts[1] if len(parts) == 2 else None, int(length)
 

@@ -187,3 +187,13 @@ def test_a_request_that_names_a_transfer_encoding_is_left_to_the_framework():
     middleware({"REQUEST_METHOD": "POST", "PATH_INFO": "/webhooks/demo", "CONTENT_LENGTH": "2",
                 "HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": io.BytesIO(b"{}")}, lambda *args: None)
     assert reached == ["/webhooks/demo"]
+
+
+def test_an_apps_own_post_route_under_the_prefix_is_left_to_the_app(bot):
+    app = Flask("host")
+    app.post("/status/now")(lambda: {"own": True})
+    BotServer(app, bots=[bot], url_prefix="", env={**settings_for(bot), "INBOX": "memory"}, executor=InlineExecutor())
+    answer = app.test_client().post("/status/now", data=b"{}")
+    assert (answer.status_code, answer.json) == (200, {"own": True})
+    body = message("m24")
+    assert app.test_client().post("/demo", data=body, headers=signed(body)).json == {"received": 1}
