@@ -6,8 +6,6 @@ side; WAL lets readers go on while one writes.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import sqlite3
 import threading
 import time
@@ -60,49 +58,15 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: committed when the block ends, rolled back if it raises.
-
-        Writers of every process first queue on an exclusive ``flock`` of ``<file>.lock``: the kernel wakes
-        the next one when the lock is free, where SQLite's lock can only be polled, so under contention no
-        writer sleeps past its turn or is passed over again and again."""
+        """A write transaction: committed when the block ends, rolled back if it raises."""
         db = self.connection()
-        lock = _write_lock(f"{self.path}.lock")
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        begin(db)
         try:
-            begin(db)
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-class _LockFile:
-    """One thread's open descriptor of a lock file, closed with it (a thread's locals go when it ends)."""
-
-    def __init__(self, path: str) -> None:
-        self.pid = os.getpid()
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-
-    def __del__(self) -> None:
-        if self.pid == os.getpid():
-            os.close(self.fd)
-
-
-_lock_files = threading.local()
-
-
-def _write_lock(path: str) -> int:
-    """This thread's descriptor of the lock file at ``path``: one per thread (so the threads of a process queue
-    too), shared by every Store of that file in the thread, and a new one after a fork."""
-    files: dict[str, _LockFile] = _lock_files.__dict__.setdefault("files", {})
-    lock = files.get(path)
-    if lock is None or lock.pid != os.getpid():
-        lock = files[path] = _LockFile(path)
-    return lock.fd
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
 
 def begin(db: sqlite3.Connection, timeout: float = 30.0) -> None:
