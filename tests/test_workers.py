@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from bots.workers import Workers
 
@@ -58,40 +59,39 @@ def finished(queue: Queue, count: int, timeout: float = 10.0) -> bool:
     return False
 
 
-def test_a_stream_of_work_is_taken_in_batches_by_one_thread_at_a_time():
-    queue = Queue()
-    workers = Workers("test", 8, queue.take, queue.run, poll=0.5)
+@contextmanager
+def started(queue: Queue, threads: int, poll: float = 0.5) -> Iterator[Workers]:
+    """A pool of ``threads`` working ``queue``, stopped when the block ends."""
+    workers = Workers("test", threads, queue.take, queue.run, poll=poll)
     workers.start()
     try:
-        feed(queue, workers, 400, 0.0003)
-        assert finished(queue, 400)
+        yield workers
     finally:
         workers.stop(2)
+
+
+def test_a_stream_of_work_is_taken_in_batches_by_one_thread_at_a_time():
+    queue = Queue()
+    with started(queue, 8) as workers:
+        feed(queue, workers, 400, 0.0003)
+        assert finished(queue, 400)
     assert queue.most_taking == 1
     assert len(queue.takes) <= 400 / 4, queue.takes  # batches, not a take per job
 
 
 def test_a_trickle_is_taken_job_by_job_without_gathering():
     queue = Queue()
-    workers = Workers("test", 4, queue.take, queue.run, poll=0.5)
-    workers.start()
-    try:
+    with started(queue, 4) as workers:
         feed(queue, workers, 15, 0.02)
         assert finished(queue, 15)
-    finally:
-        workers.stop(2)
     assert [size for _, size in queue.takes] == [1] * 15
 
 
 def test_a_slow_job_does_not_keep_new_work_from_another_thread():
     queue = Queue(run_seconds=0.3)
-    workers = Workers("test", 2, queue.take, queue.run, poll=5.0)
-    workers.start()
-    try:
+    with started(queue, 2, poll=5.0) as workers:
         feed(queue, workers, 1, 0.0)
         time.sleep(0.1)  # the first job is running now, past LOOK_AHEAD
         feed(queue, workers, 1, 0.0)
         assert finished(queue, 2, timeout=0.5)  # the poll is 5 s: only a wake-up gets it done in time
-    finally:
-        workers.stop(2)
     assert len({name for name, _ in queue.takes}) == 2

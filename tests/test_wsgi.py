@@ -10,6 +10,7 @@ import http.client
 import io
 import json
 import socket
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
@@ -70,7 +71,7 @@ def served(bot: Bot, serve):
     hooks: list[str] = []
     for name, app in (("fast", fast), ("slow", slow)):
         app.before_request(lambda name=name: hooks.append(name))
-    return type("Served", (), {"fast": serve(fast), "slow": serve(slow), "handled": handled, "hooks": hooks})
+    return SimpleNamespace(fast=serve(fast), slow=serve(slow), handled=handled, hooks=hooks)
 
 
 CASES = {
