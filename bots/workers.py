@@ -24,9 +24,9 @@ logger = logging.getLogger("bots")
 
 LOOK_AHEAD = 0.05  # seconds an awake thread may be busy before a wake-up rouses another (CPU-bound work)
 IO_LOOK_AHEAD = 0.005  # the same for work that mostly waits on the network: another thread joins sooner
-GATHER = 0.01  # the longest a thread lets work gather before it takes a batch
+GATHER = 0.02  # the longest a thread lets work gather before it takes a batch
 FAST_INTERVAL = 0.005  # work arriving at shorter intervals than this (on average) is gathered into batches
-BATCH = 16  # the jobs a gathering thread waits for
+BATCH = 32  # the jobs a gathering thread waits for
 BATCH_SECONDS = 0.02  # the run time a batch aims at
 MAX_BATCH = 64
 
