@@ -75,16 +75,23 @@ class Deployment:
         with self._lock:
             if not self.started:
                 self.inbox.start()
-                atexit.register(self.inbox.shutdown)
+                atexit.register(self._exiting)
                 self.started = True
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop the inbox's threads, letting running work finish within ``timeout`` seconds."""
+        """Stop the inbox's threads, letting running work finish within ``timeout`` seconds, then write down
+        the Graph calls counted since the last write."""
         with self._lock:
             if self.started:
                 self.inbox.shutdown(timeout)
-                atexit.unregister(self.inbox.shutdown)
+                atexit.unregister(self._exiting)
                 self.started = False
+        self.stats.flush()
+
+    def _exiting(self) -> None:
+        """At interpreter exit: the same as :meth:`shutdown` with its default wait."""
+        self.inbox.shutdown()
+        self.stats.flush()
 
 
 def build(bots: Iterable[Bot], env: Mapping[str, str], *, executor: Executor | None = None,

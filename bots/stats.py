@@ -8,6 +8,10 @@ embedded store, or in Redis when the deployment is scaled out.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol, TypedDict
@@ -17,6 +21,8 @@ import redis
 from .store import Store
 
 logger = logging.getLogger("bots")
+
+FLUSH_EVERY = 1.0  # seconds between writes of the calls counted in memory
 
 
 class DayCalls(TypedDict):
@@ -41,26 +47,62 @@ class Stats(Protocol):
     def summary(self, bot: str) -> Summary:
         """``bot``'s figures, oldest day first."""
 
+    def flush(self) -> None:
+        """Write down whatever is counted but not yet stored (the process is stopping)."""
+
 
 def utc_today() -> date:
     return datetime.now(UTC).date()
 
 
 class CallStats:
-    """Counts calls per bot and day in the embedded store."""
+    """Counts calls per bot and day in the embedded store.
 
-    def __init__(self, store: Store, today: Callable[[], date] = utc_today) -> None:
+    Counts gather in memory and are written in one transaction at most every ``flush_every`` seconds (and
+    before figures are read, and when the deployment stops), so a Graph call costs no write transaction of
+    its own: under load the senders would otherwise queue on the write lock once per reply. A process
+    killed outright loses at most its last second's counts; another process sees them that much later.
+    """
+
+    def __init__(self, store: Store, today: Callable[[], date] = utc_today, flush_every: float = FLUSH_EVERY,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.today = today
+        self.flush_every = flush_every
+        self.clock = clock
+        self._pending: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+        self._flushed_at = clock()
 
     def record(self, bot: str) -> None:
-        """Count one Graph API request by ``bot`` today."""
-        with self.store.transaction() as db:
-            db.execute("INSERT INTO call_stats (bot, day, calls) VALUES (?, ?, 1) "
-                       "ON CONFLICT (bot, day) DO UPDATE SET calls = calls + 1", (bot, self.today().isoformat()))
+        """Count one Graph API request by ``bot`` today; written with the others within ``flush_every`` s."""
+        with self._lock:
+            self._pending[(bot, self.today().isoformat())] += 1
+            due = self.clock() - self._flushed_at >= self.flush_every
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Add the calls counted here to the store in one transaction; kept for the next flush if it fails."""
+        with self._lock:
+            pending, self._pending = self._pending, Counter()
+            self._flushed_at = self.clock()
+        if not pending:
+            return
+        try:
+            with self.store.transaction() as db:
+                db.executemany("INSERT INTO call_stats (bot, day, calls) VALUES (?, ?, ?) ON CONFLICT (bot, day) "
+                               "DO UPDATE SET calls = calls + excluded.calls",
+                               [(bot, day, calls) for (bot, day), calls in pending.items()])
+        except sqlite3.Error as error:
+            with self._lock:
+                self._pending.update(pending)
+            logger.warning("could not write the Graph call counts (%s); they are kept for the next try", error)
 
     def summary(self, bot: str) -> Summary:
-        """``{"bot", "last_request_day", "last_7_days": [{"day", "calls"}, ...]}``, oldest day first."""
+        """``{"bot", "last_request_day", "last_7_days": [{"day", "calls"}, ...]}``, oldest day first; this
+        process's calls are written first, so they are all in."""
+        self.flush()
         today = self.today()
         days = [(today - timedelta(days=n)).isoformat() for n in range(6, -1, -1)]
         db = self.store.connection()
@@ -102,6 +144,9 @@ class RedisCallStats:
                                  for day, count in zip(days, counts, strict=True)]
         return {"bot": bot, "last_request_day": last.decode() if isinstance(last, bytes) else last,
                 "last_7_days": calls}
+
+    def flush(self) -> None:
+        """Nothing to do: every call is counted in Redis as it is made."""
 
     def _day(self, bot: str, day: str) -> str:
         return f"{self.prefix}calls:{bot}:{day}"

@@ -48,6 +48,36 @@ def test_a_quiet_week_still_shows_the_last_request_day(tmp_path):
     assert CallStats(Store(tmp_path / "s.sqlite3")).summary("never")["last_request_day"] is None
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_calls_are_written_together_at_most_once_a_second(tmp_path):
+    """A Graph call costs no write transaction of its own: another process sees the counts once a second."""
+    clock, calendar = Clock(), Calendar(date(2026, 11, 20))
+    web = CallStats(Store(tmp_path / "s.sqlite3"), today=calendar, clock=clock)
+    admin = CallStats(Store(tmp_path / "s.sqlite3"), today=calendar)
+    for _ in range(3):
+        web.record("helpdesk")
+    assert admin.summary("helpdesk")["last_7_days"][-1]["calls"] == 0
+    clock.now += 1.0
+    web.record("helpdesk")
+    assert admin.summary("helpdesk")["last_7_days"][-1]["calls"] == 4
+
+
+def test_stopping_the_deployment_writes_the_last_counts(tester, bot):
+    bot.on_message()(lambda event, ctx: ctx.reply("hi"))
+    tester.message("a")
+    deployment = tester.app.extensions["bots"]
+    deployment.shutdown()
+    elsewhere = CallStats(Store(deployment.stats.store.path))
+    assert elsewhere.summary("demo")["last_7_days"][-1]["calls"] == 1
+
+
 def test_every_graph_request_counts_retries_included(tester, bot):
     bot.on_message()(lambda event, ctx: ctx.reply("hi"))
     tester.message("a")
