@@ -1,8 +1,8 @@
 """The journal in SQLite: accepted events, outbox messages, dedupe keys, state and dead letters on one machine.
 
-A delivery's items are appended inside the webhook request, before the 200, as one row in this
-process's arrivals file (:mod:`bots.inbox.arrivals`), so the 200 costs one small insert and never
-waits on the main database. A worker moves arrivals into ``inbox_events`` and leases a batch of due
+A delivery is appended inside the webhook request, before the 200, as one record of this process's
+arrivals log (:mod:`bots.inbox.arrivals`), so the 200 costs one ``write()`` and never waits on the
+database. A worker moves arrivals into ``inbox_events`` and leases a batch of due
 events in the same transaction, dropping redeliveries on the way (``inbox_seen`` keeps a 16-byte
 digest of each dedupe key for ``DEDUPE_TTL_SECONDS``, nothing more). Finishing a batch (each event's
 effects into ``inbox_messages``, its state saved, its row deleted) is one transaction too, and only
@@ -456,8 +456,6 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
-
-
 
 
 def _count_repeats(chunk: list[tuple[bytes, Entry]], fresh: list[Entry]) -> None:
