@@ -52,6 +52,7 @@ import multiprocessing
 import os
 import queue
 import secrets
+import signal
 import sqlite3
 import statistics
 import sys
@@ -845,7 +846,14 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=30.0, help="seconds between lines")
     parser.add_argument("--measure", type=float, default=18.0, help="seconds the measuring load lasts, about")
     options = parser.parse_args()
+    signal.signal(signal.SIGTERM, _stop)
     sys.exit(0 if run(Settings(options.minutes, options.rate, options.every, options.measure)) else 1)
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM (``timeout``, a CI job cancelled) ends the soak as Ctrl-C does: its servers are stopped on the way
+    out instead of being left running."""
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":
