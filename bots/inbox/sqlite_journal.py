@@ -123,7 +123,7 @@ ORDER BY id LIMIT :limit
 
 TABLES = {"event": "inbox_events", "message": "inbox_messages"}
 _COMPACT = json.JSONEncoder(separators=(",", ":")).encode
-FRESH_MAX = 5_000  # promoted items kept in memory until taken; past this they are read back
+FRESH_MAX = 1_000  # promoted items kept in memory until taken (the oldest go first); others are read back
 CLEANUP_EVERY = 5.0  # seconds between looks for logs that are read to their end
 PURGE_CHUNK = 5000  # dedupe digests dropped per statement, so a purge never holds the write lock for long
 
@@ -154,7 +154,7 @@ class SQLiteJournal:
         per conversation, in one transaction."""
         with self._promoting:
             if len(self._fresh) > FRESH_MAX:
-                self._fresh.clear()
+                logs.drop_oldest(self._fresh, FRESH_MAX // 2)
             now = self.clock()
             if self._nothing_waits(now):
                 return []

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bots.deliveries import Deliveries
-from bots.inbox.arrivals import HEADER, Arrivals, Record, Torn, read
+from bots.inbox.arrivals import HEADER, PARSED_MAX, Arrivals, Record, Torn, read
 from bots.inbox.journal import Finished
 
 BUILD = Deliveries()
@@ -74,6 +74,17 @@ def test_an_append_is_readable_by_another_reader_as_soon_as_it_returns(tmp_path)
 
     size = arrivals.path.stat().st_size
     assert list(read(arrivals.path, 0, 10)) == [Record("echo", b'{"object": "page"}', 5.0, size)]
+
+
+def test_parsed_items_kept_in_memory_are_bounded_and_the_newest_stay(tmp_path):
+    """The items a request parsed wait in memory for a worker, but never more than ``PARSED_MAX``: the oldest
+    go first (a worker parses those again), the ones about to be read back stay."""
+    log = Arrivals(tmp_path)
+    for n in range(PARSED_MAX * 3 + 1):
+        log.append("helpdesk", b"{}", parsed=[f"item {n}"])  # type: ignore[list-item]
+    kept = [items[0] for items in log.parsed.values()]
+    assert len(kept) <= PARSED_MAX
+    assert kept[-1] == f"item {PARSED_MAX * 3}" and len(kept) >= PARSED_MAX // 2
 
 
 def test_records_are_read_in_order_from_an_offset(tmp_path):
