@@ -20,7 +20,7 @@ import requests
 
 from linkpreview import PreviewService
 
-from . import logs, notices, previews
+from . import logs, malloc, notices, previews
 from .bot import Bot
 from .config import BotSettings, ServerSettings, bot_settings, server_settings
 from .dedupe import MemoryDedupe
@@ -71,9 +71,10 @@ class Deployment:
 
     def start(self) -> None:
         """Start the inbox's threads, once per process (on the first request, or when gunicorn boots a worker);
-        they stop when the process exits."""
+        they stop when the process exits. Before them, malloc is tuned for a threaded process (:mod:`bots.malloc`)."""
         with self._lock:
             if not self.started:
+                malloc.tune()
                 self.inbox.start()
                 atexit.register(self._exiting)
                 self.started = True
