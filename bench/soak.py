@@ -28,7 +28,8 @@ Every ``--every`` (30) s one line: the minute; deliveries accepted (2xx), handle
 mids whose handler ran) and replied (distinct accepted mids whose reply reached Graph), each backlog,
 and ``/healthz``'s pending; send -> handler-run and send -> reply-at-Graph latency p50/p99/max over
 the window (all times ``time.time()`` on this machine); the store on disk and its growth per handled
-delivery; the rows of ``inbox_events`` and ``inbox_seen``; the rate sent; the server's CPU; the RSS
+delivery; the rows of ``inbox_events`` and ``inbox_seen``; the rate sent; the server's CPU; the share
+of the machine's CPU the hypervisor gave to others (steal, from ``/proc/stat``); the RSS
 (``VmRSS``) of the gunicorn master and each worker, and any worker that was replaced.
 
 After the last send: the drain, the time until every accepted delivery has its reply and
@@ -83,6 +84,7 @@ README_BYTES_PER_EVENT = 60
 RSS_FROM = 300.0  # seconds: RSS growth is read from minute 5 ...
 RSS_LIMIT = 0.05  # ... to the end, under 5 %
 DRAIN_LIMIT = 10.0  # seconds from the last send until the backlog is 0
+STEAL_NOTED = 0.05  # a window whose steal is this share of the machine or more is reported apart
 DRAIN_TIMEOUT = 60.0  # how long the drain is watched at most (beyond the limit, to give the figure)
 
 
@@ -386,6 +388,7 @@ class Sample:
     per_event_db: float  # the same for bots.sqlite3 + -wal alone
     memory: Memory
     label: str = ""
+    steal: float = math.nan  # share of the machine's CPU time the hypervisor gave to others over the window
 
     def line(self) -> str:
         p50, p99, worst = self.latency
@@ -399,7 +402,8 @@ class Sample:
                 f"store {mb:6.1f} MB (db {self.store.db / 1e6:.1f} wal {self.store.wal / 1e6:.1f} "
                 f"logs {self.store.logs / 1e6:.1f}) {self.per_event:+5.0f} B/ev (db+wal {self.per_event_db:+4.0f})  "
                 f"rows events {self.events} seen {self.seen}  sent {self.sent_rate:5.1f}/s late {self.late} "
-                f"(max {self.max_lag * 1000:.0f} ms)  server CPU {self.cpu:.0%}  {self.memory.text()}")
+                f"(max {self.max_lag * 1000:.0f} ms)  server CPU {self.cpu:.0%}  steal {self.steal:.0%}  "
+                f"{self.memory.text()}")
 
 
 @dataclass
@@ -461,7 +465,7 @@ class Soak:
             self.restarts.append(f"min {at / 60:.1f}: workers {sorted(self.workers)} -> {sorted(pids)}")
         self.workers = pids
 
-    def sample(self, at: float, seconds: float, cpu: float, final: bool = False) -> Sample:
+    def sample(self, at: float, seconds: float, cpu: float, final: bool = False, steal: float = math.nan) -> Sample:
         self.track(final)
         store = store_size(self.data)
         previous = self.samples[-1] if self.samples else None
@@ -475,7 +479,7 @@ class Soak:
                      self.replies.cut_window(), store, events, seen,
                      self.window_sent / seconds if seconds > 0 else 0.0, self.window_late, self.window_lag,
                      cpu / seconds if seconds > 0 else 0.0, grown / handled_now if handled_now else math.nan,
-                     grown_db / handled_now if handled_now else math.nan, now, "drained  " if final else "")
+                     grown_db / handled_now if handled_now else math.nan, now, "drained  " if final else "", steal)
         self.samples.append(one)
         self.window_sent, self.window_late, self.window_lag = 0, 0, 0.0
         return one
@@ -609,17 +613,37 @@ class Clock:
     start: float
     window_start: float = 0.0
     cpu_mark: float = 0.0
+    times_mark: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         self.window_start, self.cpu_mark = self.start, accounting.tree_cpu(self.roots)
+        self.times_mark = machine_times()
 
     def sample(self, final: bool = False) -> Sample:
         """Close the window: take a sample and print its line."""
-        now, cpu = time.time(), accounting.tree_cpu(self.roots)
-        one = self.soak.sample(now - self.start, now - self.window_start, cpu - self.cpu_mark, final)
-        self.cpu_mark, self.window_start = cpu, now
+        now, cpu, times = time.time(), accounting.tree_cpu(self.roots), machine_times()
+        stolen, total = (times[0] - self.times_mark[0]), (times[1] - self.times_mark[1])
+        one = self.soak.sample(now - self.start, now - self.window_start, cpu - self.cpu_mark, final,
+                               stolen / total if total > 0 else math.nan)
+        self.cpu_mark, self.window_start, self.times_mark = cpu, now, times
         print(one.line(), flush=True)
         return one
+
+
+def _median_ms(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f} ms" if values else "-"
+
+
+def machine_times() -> tuple[float, float]:
+    """The machine's CPU time stolen by the hypervisor and its CPU time in all, in ticks since boot (the
+    ``cpu`` line of ``/proc/stat``); zeros where there is none. A window in which a virtual machine's host ran
+    others shows as latency the server did not cause."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [float(value) for value in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return (ticks[7] if len(ticks) > 7 else 0.0), sum(ticks)
 
 
 def send(soak: Soak, server: throughput.Server, rate: float, seconds: float, every: float,
@@ -781,6 +805,17 @@ class Report:
                  *self.figures()]
         return "\n".join(lines)
 
+    def steal_figure(self) -> str:
+        """Reply p99 in the windows where the hypervisor took 5 % of the machine or more, against the others."""
+        windows = [one for one in self.loaded if not math.isnan(one.steal)]
+        if not windows:
+            return "steal: not measured (no /proc/stat)"
+        stolen = [one.reply_latency[1] for one in windows if one.steal >= STEAL_NOTED]
+        calm = [one.reply_latency[1] for one in windows if one.steal < STEAL_NOTED]
+        return (f"steal (CPU the hypervisor gave to others): {statistics.fmean(one.steal for one in windows):.1%} "
+                f"of the machine on average; reply p99 median {_median_ms(stolen)} in the {len(stolen)} windows at "
+                f"{STEAL_NOTED:.0%} or more, {_median_ms(calm)} in the {len(calm)} others")
+
     def figures(self) -> list[str]:
         soak, final, loaded = self.soak, self.final, self.loaded
         first, last = loaded[0], loaded[-1]
@@ -798,6 +833,7 @@ class Report:
             f"latency send -> reply at Graph over the run: p50 {r50:.1f} ms, p99 {r99:.1f} ms, max {rmax:.0f} ms "
             f"({len(soak.replies.latencies)} replies); send -> handler run p99 first window {first.latency[1]:.1f} ms,"
             f" last {last.latency[1]:.1f} ms",
+            self.steal_figure(),
             f"handler runs: {soak.runs.done} of {soak.accepted} accepted ran"
             + (f", {soak.runs.repeats} repeated" if soak.runs.repeats else "")
             + (f", {soak.runs.strays} for mids not accepted" if soak.runs.strays else "")
