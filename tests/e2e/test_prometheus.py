@@ -45,6 +45,17 @@ def query(prometheus: str, promql: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
+def ready(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    """Wait until Prometheus says it is ready: ``/-/ready`` answers 503 while it is still starting."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        wait_for(url, process, timeout)
+        if requests.get(url, timeout=2).status_code == 200:
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout} s")
+
+
 def settle(prometheus: str, promql: str, expected: float, timeout: float = 20) -> None:
     """Wait until ``promql`` answers ``expected``; fail with the last answer."""
     deadline, found = time.monotonic() + timeout, None
@@ -116,7 +127,7 @@ def test_prometheus_reads_the_sums_of_both_workers(prometheus_binary, graph_serv
                                        f"--web.listen-address=127.0.0.1:{api_port}"],
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         api = f"http://127.0.0.1:{api_port}"
-        wait_for(f"{api}/-/ready", prometheus)
+        ready(f"{api}/-/ready", prometheus)
         settle(api, 'up{job="bots"}', 1)
         settle(api, 'up{job="no_token"}', 0)
         settle(api, "sum(bots_deliveries_total)", sent)
