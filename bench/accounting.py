@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from collections.abc import Iterable
@@ -180,3 +181,21 @@ def _stat(pid: int) -> tuple[int, float] | None:
     fields = text[text.rfind(")") + 2:].split()
     # fields[0] is the state; then ppid, ... utime (11), stime (12), cutime (13), cstime (14)
     return int(fields[1]), sum(int(value) for value in fields[11:15]) / _TICK
+
+
+def machine_times() -> tuple[float, float]:
+    """The machine's CPU time stolen by the hypervisor and its CPU time in all, in ticks since boot (the
+    ``cpu`` line of ``/proc/stat``); zeros where there is none. A window in which a virtual machine's host ran
+    others shows as latency the server did not cause."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [float(value) for value in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return (ticks[7] if len(ticks) > 7 else 0.0), sum(ticks)
+
+
+def steal_share(before: tuple[float, float], after: tuple[float, float]) -> float:
+    """The share of the machine's CPU time the hypervisor gave to others between two readings (NaN without any)."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else math.nan

@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the repository, not bench/, is the import root
 
-from bench import inprocess, latency, throughput  # noqa: E402 (needs the line above)
+from bench import accounting, inprocess, latency, throughput  # noqa: E402 (needs the line above)
 
 
 def options() -> argparse.Namespace:
@@ -83,7 +83,9 @@ def main() -> int:
 
 
 def section(failed: list[str], name: str, measure):
-    """Run one benchmark; on an error print it and go on with the next section."""
+    """Run one benchmark, then say how much CPU the machine's host took meanwhile; on an error print it and go
+    on with the next section."""
+    before = accounting.machine_times()
     try:
         return measure()
     except Exception as error:  # a broken engine must not hide the other sections' figures
@@ -92,6 +94,10 @@ def section(failed: list[str], name: str, measure):
             traceback.print_exc(limit=4, file=sys.stdout)
         failed.append(name)
         return None
+    finally:
+        steal = accounting.steal_share(before, accounting.machine_times())
+        print(f"(steal over {name}: {steal:.1%} of the machine's CPU went to other guests of its host; "
+              "figures measured while it is high spread more)")
 
 
 def machine() -> str:

@@ -617,14 +617,13 @@ class Clock:
 
     def __post_init__(self) -> None:
         self.window_start, self.cpu_mark = self.start, accounting.tree_cpu(self.roots)
-        self.times_mark = machine_times()
+        self.times_mark = accounting.machine_times()
 
     def sample(self, final: bool = False) -> Sample:
         """Close the window: take a sample and print its line."""
-        now, cpu, times = time.time(), accounting.tree_cpu(self.roots), machine_times()
-        stolen, total = (times[0] - self.times_mark[0]), (times[1] - self.times_mark[1])
+        now, cpu, times = time.time(), accounting.tree_cpu(self.roots), accounting.machine_times()
         one = self.soak.sample(now - self.start, now - self.window_start, cpu - self.cpu_mark, final,
-                               stolen / total if total > 0 else math.nan)
+                               accounting.steal_share(self.times_mark, times))
         self.cpu_mark, self.window_start, self.times_mark = cpu, now, times
         print(one.line(), flush=True)
         return one
@@ -632,18 +631,6 @@ class Clock:
 
 def _median_ms(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} ms" if values else "-"
-
-
-def machine_times() -> tuple[float, float]:
-    """The machine's CPU time stolen by the hypervisor and its CPU time in all, in ticks since boot (the
-    ``cpu`` line of ``/proc/stat``); zeros where there is none. A window in which a virtual machine's host ran
-    others shows as latency the server did not cause."""
-    try:
-        with open("/proc/stat") as stat:
-            ticks = [float(value) for value in stat.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return 0.0, 0.0
-    return (ticks[7] if len(ticks) > 7 else 0.0), sum(ticks)
 
 
 def send(soak: Soak, server: throughput.Server, rate: float, seconds: float, every: float,
