@@ -1,7 +1,7 @@
 """glibc's malloc in a threaded server: fewer arenas, and free pages handed back now and then.
 
-glibc gives a thread that finds the other arenas locked an arena of its own, up to eight per core, and
-an arena keeps the most its threads ever held at once. A worker's request, handler and sender threads
+glibc gives each new thread that allocates an arena of its own, up to eight per core, and an arena
+keeps the most its threads ever held at once. A worker's request, handler and sender threads
 made 13 of them; in the soak (``bench/soak.py``) they held 6 MB per worker at minute 1 and 11 MB at
 minute 7, growing at each latency burst, while the rest of the heap stayed flat. So each process that
 serves bots keeps to ``ARENAS`` arenas and gives free pages back to the kernel every ``TRIM_EVERY``
@@ -12,14 +12,11 @@ Elsewhere (musl, macOS) this does nothing.
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
 import sys
 import threading
 import time
 from typing import Any
-
-logger = logging.getLogger("bots")
 
 ARENAS = 2
 TRIM_EVERY = 30.0  # seconds
