@@ -43,12 +43,11 @@ print(open(path).read().count("<heap nr="))
 os.unlink(path)
 """
 
-#: Leaves a thread's arena full of free pages (one block in 64 kept), then prints VmRSS (kB) before and
-#: ``wait`` seconds after.
+#: Leaves a thread's arena full of free pages (one block in 64 kept), reads VmRSS (kB), runs ``setup`` (so no
+#: trim can come before that reading), and prints the reading and VmRSS ``wait`` seconds later.
 TRIM_SCRIPT = """
 import json, threading, time
 from bots import malloc
-{setup}
 def rss():
     return int(next(line for line in open("/proc/self/status") if line.startswith("VmRSS:")).split()[1])
 kept = []
@@ -59,6 +58,7 @@ thread = threading.Thread(target=fill)
 thread.start()
 thread.join()
 before = rss()
+{setup}
 time.sleep({wait})
 print(json.dumps([before, rss()]))
 """
@@ -86,8 +86,8 @@ def test_malloc_arena_max_in_the_environment_wins(monkeypatch):
 
 
 def test_free_pages_go_back_to_the_kernel_within_a_trim_period():
-    untrimmed = json.loads(run(TRIM_SCRIPT.format(setup="", wait=0.5)))
-    trimmed = json.loads(run(TRIM_SCRIPT.format(setup="malloc.tune(trim_every=0.1)", wait=0.5)))
+    untrimmed = json.loads(run(TRIM_SCRIPT.format(setup="", wait=1.0)))
+    trimmed = json.loads(run(TRIM_SCRIPT.format(setup="malloc.tune(trim_every=0.2)", wait=1.0)))
 
     assert untrimmed[1] > untrimmed[0] - 20_000  # left alone, glibc keeps the ~64 MB of free pages
     assert trimmed[1] < trimmed[0] - 40_000
