@@ -7,6 +7,7 @@ and reads glibc's own account of its heaps (``malloc_info``) or the kernel's (``
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -80,7 +81,7 @@ def test_a_tuned_process_keeps_to_two_arenas_however_many_threads_allocate():
 def test_malloc_arena_max_in_the_environment_wins(monkeypatch):
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
 
-    arenas = int(run(ARENAS_SCRIPT.format(setup="malloc.tune()"), env=dict(__import__("os").environ)))
+    arenas = int(run(ARENAS_SCRIPT.format(setup="malloc.tune()"), env=dict(os.environ)))
 
     assert malloc.ARENAS < arenas <= 4
 
