@@ -7,9 +7,10 @@ that comes while a thread is between an empty ``take()`` and its wait is not los
 since it began to look.
 
 Batches: a take costs the same for one job as for fifty, so when work arrives faster than one job per
-``FAST_INTERVAL`` (5 ms: 200 a second) the awake thread lets a batch's worth gather (at most
-``gather`` seconds) before it takes, and no other thread is woken meanwhile. A trickle is taken at
-once, so a quiet inbox adds no delay.
+``FAST_INTERVAL`` (5 ms: 200 a second) the awake thread lets a batch's worth gather before it takes,
+and no other thread is woken meanwhile. No job waits for that longer than ``gather`` seconds from
+the wake-up that announced it: work that queued while the thread was busy (or the machine stalled)
+is taken at once. A trickle is taken at once too, so a quiet inbox adds no delay.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ class Workers:
     """``count`` threads that loop: ``take()`` a batch of jobs, ``run(batch)``, sleep when there is none."""
 
     def __init__(self, name: str, count: int, take: Callable[[], Sequence[Any]], run: Callable[[Sequence[Any]], None],
-                 poll: float = 0.5, gather: float = GATHER, look_ahead: float = LOOK_AHEAD) -> None:
+                 poll: float = 0.5, gather: float = GATHER, look_ahead: float = LOOK_AHEAD,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
+        self.clock = clock
         self.gather = gather
         self.look_ahead = look_ahead
         self.count = count
@@ -49,6 +52,7 @@ class Workers:
         self._last_look = 0.0
         self._taken_at_generation = 0
         self._last_wake = 0.0
+        self._first_wake = 0.0  # when the oldest wake-up since the last take came
         self._interval = 0.01  # seconds between wake-ups, a moving average
         self._taking = threading.Lock()  # held by the one thread gathering and taking a batch
         self._stopped = threading.Event()
@@ -70,8 +74,10 @@ class Workers:
         """New work is here: wake up to ``n`` sleeping threads, unless an awake thread began to look for work
         within ``look_ahead`` seconds (it looks again when its batch is done), so a stream of small deliveries
         makes batches instead of one look each, while slow handlers still get more threads."""
-        now = time.monotonic()
+        now = self.clock()
         with self._wake:
+            if self._generation == self._taken_at_generation:
+                self._first_wake = now
             self._generation += 1
             self._interval = 0.8 * self._interval + 0.2 * min(now - self._last_wake, 1.0)
             self._last_wake = now
@@ -97,7 +103,7 @@ class Workers:
             try:
                 self._let_gather()
                 generation = self._taken_at_generation = self._generation
-                self._last_look = time.monotonic()
+                self._last_look = self.clock()
                 jobs = self.take()
             except Exception:
                 logger.exception("%s: could not read the queue; trying again shortly", self.name)
@@ -113,15 +119,23 @@ class Workers:
                 logger.exception("%s: a job failed outside its own error handling", self.name)
 
     def _let_gather(self) -> None:
-        """When work comes fast, sleep until about ``BATCH`` jobs have come since the last take (at most
-        ``gather`` seconds), counting as a thread that looks, so no other is woken for them."""
-        if not self.gather or self._interval >= FAST_INTERVAL:
-            return
-        missing = BATCH - (self._generation - self._taken_at_generation)
-        if missing > 0:
-            pause = min(self.gather, missing * self._interval)
-            self._last_look = time.monotonic() + pause
+        """When work comes fast, sleep while a batch gathers, counting as a thread that looks, so no other is
+        woken for it."""
+        now = self.clock()
+        pause = self.gather_pause(now)
+        if pause > 0:
+            self._last_look = now + pause
             time.sleep(pause)
+
+    def gather_pause(self, now: float) -> float:
+        """Seconds to let work gather before a take: until about ``BATCH`` jobs have come since the last take,
+        but never past ``gather`` seconds after the first of them; 0 for a trickle."""
+        if not self.gather or self._interval >= FAST_INTERVAL:
+            return 0.0
+        missing = BATCH - (self._generation - self._taken_at_generation)
+        if missing <= 0:
+            return 0.0
+        return max(0.0, min(self._first_wake + self.gather - now, missing * self._interval))
 
     def _sleep(self, generation: int, busy: bool = False) -> None:
         """Wait for a wake-up (or the poll) unless work came since ``generation`` (or, ``busy``, another thread is

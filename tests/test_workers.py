@@ -95,3 +95,43 @@ def test_a_slow_job_does_not_keep_new_work_from_another_thread():
         feed(queue, workers, 1, 0.0)
         assert finished(queue, 2, timeout=0.5)  # the poll is 5 s: only a wake-up gets it done in time
     assert len({name for name, _ in queue.takes}) == 2
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_fast_stream_gathers_but_never_past_gather_seconds_after_its_first_job():
+    clock = Clock()
+    workers = Workers("test", 1, list, lambda jobs: None, gather=0.02, clock=clock)
+    for _ in range(20):  # one job every millisecond: a stream worth batching
+        clock.now += 0.001
+        workers.wake()
+    first = 100.001
+    assert 0 < workers.gather_pause(clock.now) <= first + 0.02 - clock.now
+    assert workers.gather_pause(first + 0.02) == 0.0
+
+
+def test_work_that_queued_during_a_stall_is_taken_without_gathering():
+    clock = Clock()
+    workers = Workers("test", 1, list, lambda jobs: None, gather=0.02, clock=clock)
+    for _ in range(20):
+        clock.now += 0.001
+        workers.wake()
+    clock.now += 0.05  # the machine stalled: the jobs above have waited 50 ms already
+    assert workers.gather_pause(clock.now) == 0.0
+
+
+def test_a_trickle_never_gathers():
+    clock = Clock()
+    workers = Workers("test", 1, list, lambda jobs: None, gather=0.02, clock=clock)
+    for _ in range(8):
+        clock.now += 0.02
+        workers.wake()
+    assert workers.gather_pause(clock.now) == 0.0

@@ -213,8 +213,12 @@ class SQLiteJournal:
         return [done.job.id in ended for done in finished]
 
     def take_messages(self, owner: str, limit: int = 1) -> list[TakenMessage]:
-        """Lease up to ``limit`` outbox messages that may go now, the first of each conversation."""
+        """Lease up to ``limit`` outbox messages that may go now, the first of each conversation; a look that finds
+        none due writes nothing (the sender threads' polls cost a read, not the write lock)."""
         now = self.clock()
+        if self.store.connection().execute("SELECT 1 FROM inbox_messages WHERE dead = 0 AND available_at <= ? "
+                                           "AND lease_until <= ? LIMIT 1", (now, now)).fetchone() is None:
+            return []
         with self.store.transaction() as db:
             rows = db.execute(_TAKE_MESSAGES, {"now": now, "limit": limit * 2}).fetchall()
             rows = _one_per_conversation(rows, 3)[:limit]

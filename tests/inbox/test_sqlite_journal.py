@@ -6,8 +6,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -272,6 +274,17 @@ def test_a_retried_message_resumes_after_the_effects_that_went_out(journal, cloc
     [taken_over] = journal.take_messages("s3", 10)
     assert not journal.progress(again, Progress(2, [{"message_id": "m_1"}, {"message_id": "m_2"}]))
     assert taken_over.done == 1
+
+
+def test_a_sender_that_finds_no_message_due_does_not_wait_for_the_write_lock(journal):
+    writer = sqlite3.connect(journal.store.path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process is writing, for as long as it likes
+    try:
+        done = threading.Event()
+        threading.Thread(target=lambda: (journal.take_messages("sender"), done.set()), daemon=True).start()
+        assert done.wait(2), "an empty look waited for the write lock"
+    finally:
+        writer.execute("ROLLBACK")
 
 
 # Dead letters
