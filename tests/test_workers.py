@@ -107,12 +107,18 @@ class Clock:
         return self.now
 
 
+def woken(clock: Clock, jobs: int, every: float) -> Workers:
+    """A pool, not started, told of ``jobs`` jobs one every ``every`` seconds of ``clock`` (from 100.0)."""
+    workers = Workers("test", 1, list, lambda jobs: None, gather=0.02, clock=clock)
+    for _ in range(jobs):
+        clock.now += every
+        workers.wake()
+    return workers
+
+
 def test_a_fast_stream_gathers_but_never_past_gather_seconds_after_its_first_job():
     clock = Clock()
-    workers = Workers("test", 1, list, lambda jobs: None, gather=0.02, clock=clock)
-    for _ in range(20):  # one job every millisecond: a stream worth batching
-        clock.now += 0.001
-        workers.wake()
+    workers = woken(clock, 20, every=0.001)  # one job a millisecond: a stream worth batching
     first = 100.001
     assert 0 < workers.gather_pause(clock.now) <= first + 0.02 - clock.now
     assert workers.gather_pause(first + 0.02) == 0.0
@@ -120,18 +126,12 @@ def test_a_fast_stream_gathers_but_never_past_gather_seconds_after_its_first_job
 
 def test_work_that_queued_during_a_stall_is_taken_without_gathering():
     clock = Clock()
-    workers = Workers("test", 1, list, lambda jobs: None, gather=0.02, clock=clock)
-    for _ in range(20):
-        clock.now += 0.001
-        workers.wake()
+    workers = woken(clock, 20, every=0.001)
     clock.now += 0.05  # the machine stalled: the jobs above have waited 50 ms already
     assert workers.gather_pause(clock.now) == 0.0
 
 
 def test_a_trickle_never_gathers():
     clock = Clock()
-    workers = Workers("test", 1, list, lambda jobs: None, gather=0.02, clock=clock)
-    for _ in range(8):
-        clock.now += 0.02
-        workers.wake()
+    workers = woken(clock, 8, every=0.02)
     assert workers.gather_pause(clock.now) == 0.0
