@@ -9,8 +9,9 @@ since it began to look.
 Batches: a take costs the same for one job as for fifty, so when work arrives faster than one job per
 ``FAST_INTERVAL`` (5 ms: 200 a second) the awake thread lets a batch's worth gather before it takes,
 and no other thread is woken meanwhile. No job waits for that longer than ``gather`` seconds from
-the wake-up that announced it: work that queued while the thread was busy (or the machine stalled)
-is taken at once. A trickle is taken at once too, so a quiet inbox adds no delay.
+the wake-up that announced it, and gathering stops as soon as no wake-up has come for
+``FAST_INTERVAL``: the end of a burst, and work that queued while the thread was busy (or the
+machine stalled), are taken at once. A trickle is taken at once too, so a quiet inbox adds no delay.
 """
 
 from __future__ import annotations
@@ -119,18 +120,20 @@ class Workers:
                 logger.exception("%s: a job failed outside its own error handling", self.name)
 
     def _let_gather(self) -> None:
-        """When work comes fast, sleep while a batch gathers, counting as a thread that looks, so no other is
-        woken for it."""
+        """When work comes fast, sleep while a batch gathers, a few milliseconds at a time, counting as a thread
+        that looks, so no other is woken for it."""
         now = self.clock()
-        pause = self.gather_pause(now)
-        if pause > 0:
-            self._last_look = now + pause
-            time.sleep(pause)
+        while (pause := self.gather_pause(now)) > 0:
+            step = min(pause, FAST_INTERVAL)
+            self._last_look = now + step
+            time.sleep(step)
+            now = self.clock()
 
     def gather_pause(self, now: float) -> float:
         """Seconds to let work gather before a take: until about ``BATCH`` jobs have come since the last take,
-        but never past ``gather`` seconds after the first of them; 0 for a trickle."""
-        if not self.gather or self._interval >= FAST_INTERVAL:
+        but never past ``gather`` seconds after the first of them, and not at all once the stream has paused
+        (no wake-up for ``FAST_INTERVAL``) or for a trickle."""
+        if not self.gather or self._interval >= FAST_INTERVAL or now - self._last_wake > FAST_INTERVAL:
             return 0.0
         missing = BATCH - (self._generation - self._taken_at_generation)
         if missing <= 0:

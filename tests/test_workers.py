@@ -107,9 +107,9 @@ class Clock:
         return self.now
 
 
-def woken(clock: Clock, jobs: int, every: float) -> Workers:
+def woken(clock: Clock, jobs: int, every: float, gather: float = 0.02) -> Workers:
     """A pool, not started, told of ``jobs`` jobs one every ``every`` seconds of ``clock`` (from 100.0)."""
-    workers = Workers("test", 1, list, lambda jobs: None, gather=0.02, clock=clock)
+    workers = Workers("test", 1, list, lambda jobs: None, gather=gather, clock=clock)
     for _ in range(jobs):
         clock.now += every
         workers.wake()
@@ -129,6 +129,13 @@ def test_work_that_queued_during_a_stall_is_taken_without_gathering():
     workers = woken(clock, 20, every=0.001)
     clock.now += 0.05  # the machine stalled: the jobs above have waited 50 ms already
     assert workers.gather_pause(clock.now) == 0.0
+
+
+def test_gathering_stops_when_the_stream_pauses():
+    clock = Clock()
+    workers = woken(clock, 20, every=0.001, gather=0.1)
+    assert workers.gather_pause(clock.now + 0.004) > 0
+    assert workers.gather_pause(clock.now + 0.006) == 0.0  # no job for 6 ms: take what is there
 
 
 def test_a_trickle_never_gathers():
