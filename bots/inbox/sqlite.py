@@ -137,7 +137,7 @@ class SQLiteInbox:
             self.runner.handle(jobs)
         self._events.ran(len(jobs), time.perf_counter() - started)
         queued, self._queued.count = self._queued.count, None
-        if queued and (messages := self._take_messages()):
+        if queued and (messages := self.journal.take_messages(self._owner(), INLINE_MESSAGES)):
             self._deliver(messages)
 
     def _deliver(self, messages: Sequence[TakenMessage]) -> None:
