@@ -5,10 +5,6 @@ threads take due events in batches and hand them to the :class:`~bots.inbox.runn
 sender threads take outbox messages and deliver them through it. A batch is as large as the
 backlog allows and small enough to finish in a few tens of milliseconds, so a quiet inbox answers
 each event at once and a busy one pays one transaction for many events.
-
-A small batch delivers the messages it queued on its own thread, right after finishing (a reply
-goes out without waking a sender, one thread hop less); a larger one wakes the sender threads,
-which deliver side by side.
 """
 
 from __future__ import annotations
@@ -36,7 +32,6 @@ from .status import InboxStatus, waited
 logger = logging.getLogger("bots")
 
 PURGE_EVERY = 600.0  # seconds between sweeps of expired dedupe digests
-INLINE_MESSAGES = 2  # a handler batch that queued at most this many messages delivers them itself
 
 
 class SQLiteInbox:
@@ -53,7 +48,6 @@ class SQLiteInbox:
         self.runner = Runner(journal, dispatcher, runtimes, RetryPolicy(max_attempts, send_attempts, retry_base),
                              strict=strict, on_effects=self._effects_queued)
         self._next_purge = 0.0
-        self._queued = threading.local()  # per handler thread: messages its batch queued, or None (woke senders)
         self._events, self._messages = BatchSize(), BatchSize()
         self.handlers = Workers("handler", handler_threads, self._take_events, self._handle, poll)
         self.senders = Workers("sender", sender_threads, self._take_messages, self._deliver, poll,
@@ -132,13 +126,9 @@ class SQLiteInbox:
 
     def _handle(self, jobs: Sequence[Taken]) -> None:
         started = time.perf_counter()
-        self._queued.count = 0 if self.senders.count else None
         with self.heartbeat.keep(partial(self.journal.renew, jobs)):
             self.runner.handle(jobs)
         self._events.ran(len(jobs), time.perf_counter() - started)
-        queued, self._queued.count = self._queued.count, None
-        if queued and (messages := self.journal.take_messages(self._owner(), INLINE_MESSAGES)):
-            self._deliver(messages)
 
     def _deliver(self, messages: Sequence[TakenMessage]) -> None:
         started = time.perf_counter()
@@ -149,10 +139,4 @@ class SQLiteInbox:
         self._messages.ran(len(messages), time.perf_counter() - started)
 
     def _effects_queued(self, count: int) -> None:
-        """Messages were queued: left to this handler thread while its batch queued few, else to the senders."""
-        queued = getattr(self._queued, "count", None)
-        if queued is not None and queued + count <= INLINE_MESSAGES:
-            self._queued.count = queued + count
-            return
-        self._queued.count = None
         self.senders.wake(count)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import json
-import threading
 import time
 
 from bots.deliveries import Deliveries, batch
@@ -24,31 +23,6 @@ def test_a_reply_reaches_graph_after_the_200_and_leaves_nothing_pending(bot, ser
 
     assert response.status_code == 200
     assert wait_for(lambda: sent_texts(graph_server)) == ["you said hi"]
-    wait_for(server.idle)
-
-
-def test_a_lone_reply_is_sent_by_the_handler_thread_that_made_it_a_burst_by_the_senders(bot, served, graph_server):
-    @bot.on_message()
-    def echo(event, ctx):
-        ctx.reply(event.text)
-
-    senders: list[str] = []
-    server = served()
-    client = server.inbox.runner.runtimes[bot.name].client
-    original = client.session.request
-
-    def spy(method, url, **kwargs):
-        senders.append(threading.current_thread().name)
-        return original(method, url, **kwargs)
-    client.session.request = spy
-
-    server.post(BUILD.message("alone"))
-    wait_for(lambda: sent_texts(graph_server) == ["alone"])
-    assert senders[0].startswith("bots-handler-")  # no sender thread woken: one hop less
-
-    server.post(batch(*(BUILD.message(f"m{n}", sender=f"10008{n}") for n in range(6))))
-    wait_for(lambda: len(sent_texts(graph_server)) == 7)
-    assert any(name.startswith("bots-sender-") for name in senders[1:])  # many replies go out side by side
     wait_for(server.idle)
 
 
