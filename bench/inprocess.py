@@ -14,8 +14,11 @@ no sockets), with distinct signed deliveries (fresh message ids, 1,000 senders i
     every delivery and ``/healthz`` says nothing is pending.
 
 A round's figure is ``time.process_time()`` (the CPU of every thread of this process: the calling
-one, handler, sender, heartbeat threads) over the round, per delivery; each app's median round
-counts, the apps alternating so drift hits them alike. The whole path also checks, per round, that
+one, handler, sender, heartbeat threads) over the round, per delivery. Each round of an app comes right
+after a round of the floor, and the figure read against a target is the median over the rounds of the
+ratio within each pair: this machine's CPU speed drifts by up to 2x over seconds with no steal shown
+(a fixed loop's 1 s means ranged 8.8-18.1 ms in one minute), and two rounds a moment apart share most
+of that drift where medians taken minutes apart do not. The whole path also checks, per round, that
 the handler ran exactly once for each delivery (``bench/accounting.py``), and gives up with a clear
 error after a time-out instead of waiting for ever on an engine that lost an event.
 
@@ -90,10 +93,26 @@ class Measured:
 
     served: Served
     rounds: list[Round] = field(default_factory=list)
+    #: (the floor's round, this app's round just after it): what the figure is read from; none for the floor.
+    pairs: list[tuple[Round, Round]] = field(default_factory=list)
 
     @property
     def valid(self) -> list[Round]:
         return [one for one in self.rounds if one.problem is None]
+
+    @property
+    def ratios(self) -> list[float]:
+        """CPU per event over the floor's in the round just before, for each round of this app where both
+        completed: the host's CPU speed drifts over seconds (2x here), and the two rounds of a pair share it."""
+        return sorted(one.cpu_us / floor.cpu_us for floor, one in self.pairs
+                      if one.problem is None and floor.problem is None)
+
+    @property
+    def ratio(self) -> float:
+        """The median of :attr:`ratios` (1 for the floor itself)."""
+        if not self.pairs:
+            return 1.0
+        return statistics.median(self.ratios) if self.ratios else float("nan")
 
     @property
     def cpu_us(self) -> float:
@@ -261,7 +280,8 @@ def build(data_dir: Path) -> list[Served]:
 
 
 def run(*, rounds: int = 7, count: int = 1500, warmup: int = 200, timeout: float = 60.0) -> Result:
-    """Warm every app up, then ``rounds`` alternating rounds of ``count`` fresh deliveries each."""
+    """Warm every app up, then ``rounds`` rounds of ``count`` fresh deliveries for each app, each right after one
+    of the floor's."""
     with tempfile.TemporaryDirectory(prefix="bench-inprocess-") as folder:
         apps = build(Path(folder))
         try:
@@ -270,9 +290,14 @@ def run(*, rounds: int = 7, count: int = 1500, warmup: int = 200, timeout: float
                 warm = run_round(one, payloads.distinct(warmup), timeout=timeout)
                 if warm.problem:
                     raise NotFinished(f"warm-up: {warm.problem}")
+            floor = measured[FLOOR]
             for _ in range(rounds):
-                for one in apps:
-                    measured[one.name].rounds.append(run_round(one, payloads.distinct(count), timeout=timeout))
+                for one in apps[1:]:  # each app's round right after one of the floor's: a pair
+                    first = run_round(floor.served, payloads.distinct(count), timeout=timeout)
+                    then = run_round(one, payloads.distinct(count), timeout=timeout)
+                    floor.rounds.append(first)
+                    measured[one.name].rounds.append(then)
+                    measured[one.name].pairs.append((first, then))
             for one in measured.values():
                 if not one.valid:
                     raise NotFinished(f"no round completed: {'; '.join(one.problems)}")
@@ -285,13 +310,15 @@ def run(*, rounds: int = 7, count: int = 1500, warmup: int = 200, timeout: float
 def table(result: Result) -> str:
     """Median CPU and wall time per event, spread, and ratios to the floor and the HMAC receiver."""
     lines = [f"WSGI call with prepared environs, {result.count} distinct deliveries a round, median of "
-             f"{len(result.measured[FLOOR].rounds)} rounds; CPU = time.process_time() (every thread)",
-             f"{'app':<24} {'CPU µs/ev':>10} {'wall µs/ev':>11} {'spread':>7} {'floor':>7} {'hmac':>6}  target"]
+             f"{len(result.measured[PEER].rounds)} rounds; CPU = time.process_time() (every thread)",
+             "floor = median over the rounds of CPU per event / the floor's in the round just before (lowest-highest)",
+             f"{'app':<24} {'CPU µs/ev':>10} {'wall µs/ev':>11} {'spread':>7} {'floor':>7} {'pairs':>11} {'hmac':>6}"
+             "  target"]
     for name, one in result.measured.items():
         target = TARGETS.get(one.served.inbox) if one.served.whole else None
-        ratio = one.cpu_us / result.floor_us
-        lines.append(f"{name:<24} {one.cpu_us:>10.1f} {one.wall_us:>11.1f} {one.spread:>7.0%} {ratio:>6.2f}x "
-                     f"{one.cpu_us / result.peer_us:>5.2f}x  {verdict(ratio, target)}")
+        pairs = f"{one.ratios[0]:.2f}-{one.ratios[-1]:.2f}" if one.ratios else "-"
+        lines.append(f"{name:<24} {one.cpu_us:>10.1f} {one.wall_us:>11.1f} {one.spread:>7.0%} {one.ratio:>6.2f}x "
+                     f"{pairs:>11} {one.cpu_us / result.peer_us:>5.2f}x  {verdict(one.ratio, target)}")
     problems = [problem for one in result.measured.values() for problem in one.problems]
     if problems:
         lines.append(f"rounds left out ({len(problems)}): {'; '.join(problems[:3])}")

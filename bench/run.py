@@ -13,7 +13,7 @@ been handled, and checks that each ran exactly once:
 3. event-to-reply latency at a steady 100 events/s (``bench/latency.py``).
 
 The figures are printed, never asserted: a benchmark informs, tests decide. The exit status is
-not 0 only when a section could not be measured at all. Takes about four minutes (``--quick``:
+not 0 only when a section could not be measured at all. Takes about five minutes (``--quick``:
 under one).
 
 Usage: ``.venv/bin/python bench/run.py [--loadgen wrk|python] [--rounds 5] [--seconds 1] [--quick]``.
@@ -116,10 +116,11 @@ def summary(local: inprocess.Result | None, http: throughput.Result | None,
             if name == inprocess.FLOOR:
                 continue
             target = inprocess.TARGETS.get(one.served.inbox) if one.served.whole else None
-            ratio = one.cpu_us / local.floor_us
+            ratio = one.ratio
             versus_peer = "" if name == inprocess.PEER else f", {one.cpu_us / local.peer_us:.2f}x the HMAC receiver's"
             entries.append((f"in process, {name}, CPU per event",
-                            f"{ratio:.2f}x the floor's{versus_peer}  ({one.cpu_us:.0f} vs {local.floor_us:.0f} µs)",
+                            f"{ratio:.2f}x the floor's{versus_peer}  ({one.cpu_us:.0f} vs {local.floor_us:.0f} µs; "
+                            f"pairs {one.ratios[0]:.2f}-{one.ratios[-1]:.2f})" if one.ratios else "not measured",
                             goal(ratio, target, at_most=True)))
     if http is not None:
         for (workers, name), one in http.measured.items():
@@ -130,10 +131,10 @@ def summary(local: inprocess.Result | None, http: throughput.Result | None,
                 entries.append((label, "not measured", (one.problems or ["no load"])[0][:100]))
                 continue
             floor, peer = http.floor(workers), http.peer(workers)
-            share = one.rate / floor.rate
+            pairs = f"; pairs {one.shares[0]:.2f}-{one.shares[-1]:.2f}" if one.shares else ""
             versus_peer = "" if name == throughput.PEER else f", {one.rate / peer.rate:.2f} of the HMAC receiver's"
-            entries.append((label, f"{share:.2f} of the floor's rate{versus_peer}  ({one.rate:.0f} vs "
-                                   f"{floor.rate:.0f}/s)", goal(share, one.target, at_most=False)))
+            entries.append((label, f"{one.share:.2f} of the floor's rate{versus_peer}  ({one.rate:.0f} vs "
+                                   f"{floor.rate:.0f}/s{pairs})", goal(one.share, one.target, at_most=False)))
         entries += [("HTTP, Celery", "not measured", note) for note in http.notes]
     if latencies is not None:
         reply = latencies[-1]

@@ -21,8 +21,10 @@ accepted delivery ran exactly once. The CPU of the work is counted too: ``utime 
 gunicorn master and workers (and of the Celery worker and Redis for the Celery rows), children
 included, from ``/proc``, before the load and after ``/healthz`` says nothing is pending.
 
-Rounds alternate the apps, so drift and a neighbour's burst hit them alike; each app's median
-round counts. Every wait has a time-out, and an error names what did not finish.
+Each load of an app comes right after a load of the floor, and an app's figure is the median over its
+loads of the ratio within each pair: this machine's CPU speed drifts by up to 2x over seconds with no
+steal shown, and two loads a moment apart share most of that drift (``bench/inprocess.py`` says more).
+Every wait has a time-out, and an error names what did not finish.
 
 (The module is not called ``http.py``: ``python bench/run.py`` puts ``bench/`` first on
 ``sys.path``, where that name would hide the standard library's ``http``.)
@@ -148,10 +150,35 @@ class Measured:
     app: App
     workers: int
     loads: list[Load] = field(default_factory=list)
+    #: (the floor's load, this app's load just after it): what the figure is read from; none for the floor.
+    pairs: list[tuple[Load, Load]] = field(default_factory=list)
 
     @property
     def valid(self) -> list[Load]:
         return [load for load in self.loads if load.problem is None]
+
+    @property
+    def shares(self) -> list[float]:
+        """Rate over the floor's in the load just before, for each load of this app where both completed: the
+        host's CPU speed drifts over seconds, and the two loads of a pair share most of it."""
+        return sorted(load.rate / floor.rate for floor, load in self.pairs
+                      if load.problem is None and floor.problem is None and floor.rate > 0)
+
+    @property
+    def share(self) -> float:
+        """The median of :attr:`shares` (1 for the floor itself): the figure a target is read against."""
+        if not self.pairs:
+            return 1.0
+        return statistics.median(self.shares) if self.shares else float("nan")
+
+    @property
+    def cpu_share(self) -> float:
+        """CPU per event over the floor's, the median over the same pairs."""
+        if not self.pairs:
+            return 1.0
+        ratios = [load.cpu_us / floor.cpu_us for floor, load in self.pairs
+                  if load.problem is None and floor.problem is None and floor.handled]
+        return statistics.median(ratios) if ratios else float("nan")
 
     @property
     def rate(self) -> float:
@@ -588,9 +615,17 @@ def run_workers(bench: Bench, result: Result, served: dict[str, Server], apps: l
     sizing = measure(floor_app, max(warmup, 500))
     count = max(200, int(sizing.rate * seconds)) if sizing.rate else 1000
     result.count[workers] = count
+    def pair(app: App, worker: CeleryWorker | None = None) -> None:
+        """A load of the floor, then one of ``app``: the pair its figure is read from."""
+        floor = measure(floor_app, count)
+        load = measure(app, count, worker)
+        table[floor_app.name].loads.append(floor)
+        table[app.name].loads.append(load)
+        table[app.name].pairs.append((floor, load))
+
     for _ in range(rounds):
-        for app in working:
-            table[app.name].loads.append(measure(app, count))
+        for app in working[1:]:
+            pair(app)
     if not REDIS_URL:
         return
     for app in CELERY_WHOLE:
@@ -606,8 +641,7 @@ def run_workers(bench: Bench, result: Result, served: dict[str, Server], apps: l
                 table[app.name].loads.append(replace(warm, problem=f"warm-up: {warm.problem}"))
                 continue
             for _ in range(rounds):
-                table[floor_app.name].loads.append(measure(floor_app, count))
-                table[app.name].loads.append(measure(app, count, worker))
+                pair(app, worker)
         except NotFinished as error:
             table[app.name].loads.append(Load(app.name, 0, Answered(0, 0, 0, 0, 0), 0, 0, 0,
                                               problem=f"{app.name}: {error}"))
@@ -621,24 +655,26 @@ def report(result: Result) -> str:
     lines = [f"gunicorn --worker-class sync --workers 1|2; load: {result.generator}; median of {result.rounds} "
              "rounds; each load sends every delivery once",
              "rate: request path = 2xx answers/s, first request to last answer; whole path = deliveries handled/s, "
-             "first request until the last handler ran"]
+             "first request until the last handler ran",
+             "floor, CPU/floor = median over the loads of the figure / the floor's in the load just before "
+             "(pairs: lowest-highest)"]
     for workers in sorted(result.count):
-        floor, peer = result.floor(workers), result.peer(workers)
+        peer = result.peer(workers)
         lines.append(f"-- {workers} gunicorn worker{'s' if workers > 1 else ''}, {result.count[workers]} deliveries "
                      "a load --")
-        lines.append(f"{'app':<38} {'rate/s':>7} {'spread':>6} {'floor':>6} {'hmac':>5} {'CPU µs/ev':>9} "
-                     f"{'CPU/floor':>9} {'503':>5}  target")
+        lines.append(f"{'app':<38} {'rate/s':>7} {'spread':>6} {'floor':>6} {'pairs':>9} {'hmac':>5} "
+                     f"{'CPU µs/ev':>9} {'CPU/floor':>9} {'503':>5}  target")
         for (count_of_workers, _), one in result.measured.items():
             if count_of_workers != workers:
                 continue
             if not one.valid:
                 lines.append(f"{one.app.name:<38} not measured: {one.problems[0] if one.problems else 'no load'}")
                 continue
-            share = one.rate / floor.rate
+            shares = f"{one.shares[0]:.2f}-{one.shares[-1]:.2f}" if one.shares else "-"
             rejected = sum(load.answered.rejected for load in one.valid)
-            lines.append(f"{one.app.name:<38} {one.rate:>7.0f} {one.spread:>6.0%} {share:>6.2f} "
-                         f"{one.rate / peer.rate:>5.2f} {one.cpu_us:>9.0f} {one.cpu_us / floor.cpu_us:>8.2f}x "
-                         f"{rejected:>5}  {verdict(share, one.target)}")
+            lines.append(f"{one.app.name:<38} {one.rate:>7.0f} {one.spread:>6.0%} {one.share:>6.2f} {shares:>9} "
+                         f"{one.rate / peer.rate:>5.2f} {one.cpu_us:>9.0f} {one.cpu_share:>8.2f}x "
+                         f"{rejected:>5}  {verdict(one.share, one.target)}")
     problems = [problem for one in result.measured.values() if one.valid for problem in one.problems]
     if problems:
         lines.append(f"loads left out of the medians ({len(problems)}): " + "; ".join(problems[:4]))
