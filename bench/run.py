@@ -140,7 +140,8 @@ def summary(local: inprocess.Result | None, http: throughput.Result | None,
         reply = latencies[-1]
         entries.append(("latency at 100 events/s, webhook in -> reply at Graph",
                         f"p99 {reply.p99:.1f} ms  (p50 {reply.p50:.1f} ms; floor's round trip p99 "
-                        f"{latencies[0].p99:.1f} ms{f'; {reply.lost} never arrived' if reply.lost else ''})",
+                        f"{latencies[0].p99:.1f} ms{f'; {reply.lost} never arrived' if reply.lost else ''}"
+                        f"{f'; {reply.slow}' if reply.slow else ''})",
                         goal(reply.p99, latency.TARGET_P99_MS, at_most=True, unit=" ms")))
     width = max((len(label) for label, _, _ in entries), default=0) + 2
     lines = ["== summary: each figure against the bare Flask floor measured in the same run, and its target ==",

@@ -1,5 +1,6 @@
 """Smoke test of ``make bench``'s accounting: the in-process whole-path round on a few deliveries waits
-for every handler, and its exactly-once check names a delivery whose handler run went missing.
+for every handler, and its exactly-once check names a delivery whose handler run went missing; a
+figure is read from pairs of adjacent loads; the latency line says which replies were slow and when.
 No timing is asserted: figures are for the benchmark to print, not for tests to judge."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import os
 
 import pytest
 
-from bench import accounting, inprocess, payloads
+from bench import accounting, inprocess, latency, payloads
 from bench.counting_bot import Runs, runs
 
 pytestmark = pytest.mark.timeout(20)
@@ -64,3 +65,26 @@ def test_runs_recorded_by_other_processes_are_read_from_their_files(tmp_path, mo
     assert sorted(files.mids) == ["m_1", "m_2", "m_3"]
     assert files.last_write > 0
     assert accounting.tree_cpu([os.getpid()]) > 0
+
+
+def test_the_latency_line_says_which_replies_were_over_the_target_and_when_they_were_sent():
+    values = [4.0] * 97 + [25.0, 400.0, 31.0]
+    sent_at = [n / 100 for n in range(100)]
+    row = latency.percentiles("reply", values, sent_at=sent_at)
+    assert row.slow == "3 over 20 ms, the longest 400 ms, sent 0.97-0.99 s into the run"
+    assert row.slow in row.line()
+    assert latency.percentiles("reply", [4.0] * 100, sent_at=sent_at).slow == ""
+
+
+def test_a_figure_is_the_median_of_its_pairs_with_the_floor_load_just_before():
+    from bench.throughput import Answered, App, Load, Measured
+
+    def load(rate: float) -> Load:
+        return Load("x", 100, Answered(100, 0, 0, 0.0, 1.0), int(rate), 1.0, 0.01)
+
+    app = Measured(App("SQLite, whole path", "m", whole=True, inbox="sqlite"), 1)
+    for floor, mine in [(1000, 700), (500, 450), (2000, 1900)]:  # the host's speed differs from pair to pair
+        app.pairs.append((load(floor), load(mine)))
+        app.loads.append(app.pairs[-1][1])
+    assert app.shares == [0.7, 0.9, 0.95]
+    assert app.share == 0.9  # a median of the app's loads over the floor's would give 700 / 1000
