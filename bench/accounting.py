@@ -9,16 +9,20 @@
   ``/proc/<pid>/stat``) of processes and all their descendants: the master, its workers, their
   children, and the children already reaped (in the parent's ``cutime``), so a difference of two
   readings is the CPU the whole tree spent in between.
+- :func:`pair_ratios` and :func:`paired_median` read a figure from pairs of adjacent loads (the floor's,
+  then an app's): the host's CPU speed drifts over seconds, and the two loads of a pair share most of it.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import statistics
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -199,3 +203,18 @@ def steal_share(before: tuple[float, float], after: tuple[float, float]) -> floa
     """The share of the machine's CPU time the hypervisor gave to others between two readings (NaN without any)."""
     total = after[1] - before[1]
     return (after[0] - before[0]) / total if total > 0 else math.nan
+
+
+def pair_ratios(pairs: Iterable[tuple[Any, Any]], figure: Callable[[Any], float]) -> list[float]:
+    """``figure`` of the app's load over the floor's, for each ``(floor, app)`` pair where both completed (no
+    ``problem``) and the floor's figure is a positive number; lowest first."""
+    return sorted(figure(one) / figure(floor) for floor, one in pairs
+                  if one.problem is None and floor.problem is None and figure(floor) > 0)
+
+
+def paired_median(pairs: Sequence[tuple[Any, Any]], figure: Callable[[Any], float]) -> float:
+    """The median of :func:`pair_ratios`: 1 without pairs (the floor itself), NaN when no pair completed."""
+    if not pairs:
+        return 1.0
+    ratios = pair_ratios(pairs, figure)
+    return statistics.median(ratios) if ratios else float("nan")

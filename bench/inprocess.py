@@ -87,6 +87,10 @@ class Round:
         return self.wall * 1e6 / self.count
 
 
+def _cpu_us(one: Round) -> float:
+    return one.cpu_us
+
+
 @dataclass
 class Measured:
     """Every round of one app; figures are medians."""
@@ -102,17 +106,13 @@ class Measured:
 
     @property
     def ratios(self) -> list[float]:
-        """CPU per event over the floor's in the round just before, for each round of this app where both
-        completed: the host's CPU speed drifts over seconds (2x here), and the two rounds of a pair share it."""
-        return sorted(one.cpu_us / floor.cpu_us for floor, one in self.pairs
-                      if one.problem is None and floor.problem is None)
+        """CPU per event over the floor's in the round just before, for each completed pair, lowest first."""
+        return accounting.pair_ratios(self.pairs, _cpu_us)
 
     @property
     def ratio(self) -> float:
         """The median of :attr:`ratios` (1 for the floor itself)."""
-        if not self.pairs:
-            return 1.0
-        return statistics.median(self.ratios) if self.ratios else float("nan")
+        return accounting.paired_median(self.pairs, _cpu_us)
 
     @property
     def cpu_us(self) -> float:

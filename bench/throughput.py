@@ -145,6 +145,14 @@ class Load:
         return self.cpu * 1e6 / self.handled if self.handled else float("nan")
 
 
+def _rate(load: Load) -> float:
+    return load.rate
+
+
+def _cpu_us(load: Load) -> float:
+    return load.cpu_us
+
+
 @dataclass
 class Measured:
     app: App
@@ -159,26 +167,18 @@ class Measured:
 
     @property
     def shares(self) -> list[float]:
-        """Rate over the floor's in the load just before, for each load of this app where both completed: the
-        host's CPU speed drifts over seconds, and the two loads of a pair share most of it."""
-        return sorted(load.rate / floor.rate for floor, load in self.pairs
-                      if load.problem is None and floor.problem is None and floor.rate > 0)
+        """Rate over the floor's in the load just before, for each completed pair, lowest first."""
+        return accounting.pair_ratios(self.pairs, _rate)
 
     @property
     def share(self) -> float:
         """The median of :attr:`shares` (1 for the floor itself): the figure a target is read against."""
-        if not self.pairs:
-            return 1.0
-        return statistics.median(self.shares) if self.shares else float("nan")
+        return accounting.paired_median(self.pairs, _rate)
 
     @property
     def cpu_share(self) -> float:
         """CPU per event over the floor's, the median over the same pairs."""
-        if not self.pairs:
-            return 1.0
-        ratios = [load.cpu_us / floor.cpu_us for floor, load in self.pairs
-                  if load.problem is None and floor.problem is None and floor.handled]
-        return statistics.median(ratios) if ratios else float("nan")
+        return accounting.paired_median(self.pairs, _cpu_us)
 
     @property
     def rate(self) -> float:
