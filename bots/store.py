@@ -65,6 +65,17 @@ class Store:
         return db
 
     @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction on this thread's connection: every query in the block sees one committed state,
+        so counts read one after another cannot miss work that a writer moved from one table to another."""
+        db = self.connection()
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+
+    @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
         db = self.connection()

@@ -292,23 +292,26 @@ class SQLiteJournal:
         return replayed
 
     def counts(self) -> dict[str, int]:
-        """Events waiting (arrivals included) and messages waiting."""
-        db = self.store.connection()
-        ((events,),) = db.execute("SELECT count(*) FROM inbox_events WHERE dead = 0")
-        ((messages,),) = db.execute("SELECT count(*) FROM inbox_messages WHERE dead = 0")
-        return {"events": events + self._unread(db), "messages": messages}
+        """Events waiting (arrivals included) and messages waiting, read in one snapshot: read one by one, a
+        promotion or a finish committed in between made work in flight count as none."""
+        with self.store.snapshot() as db:
+            ((events,),) = db.execute("SELECT count(*) FROM inbox_events WHERE dead = 0")
+            ((messages,),) = db.execute("SELECT count(*) FROM inbox_messages WHERE dead = 0")
+            unread = self._unread(db)
+        return {"events": events + unread, "messages": messages}
 
     def waiting_since(self) -> float | None:
         """Since when the longest-waiting due work has waited (epoch seconds): the earliest due time of an event
         or message not yet finished nor parked (running ones included, so a hung handler shows), or the
         arrival of the oldest record not yet moved out of the logs; None when nothing is due."""
-        db, now = self.store.connection(), self.clock()
-        ((events,),) = db.execute("SELECT min(available_at) FROM inbox_events WHERE dead = 0 AND available_at <= ?",
-                                  (now,))
-        ((messages,),) = db.execute("SELECT min(available_at) FROM inbox_messages WHERE dead = 0 "
-                                    "AND available_at <= ?", (now,))
-        unread = [record.received_at for path, offset in self._logs_to_read(db)
-                  for record in logs.read(path, offset, 1, STATUS_READ_BYTES) if not isinstance(record, Torn)]
+        now = self.clock()
+        with self.store.snapshot() as db:
+            ((events,),) = db.execute("SELECT min(available_at) FROM inbox_events WHERE dead = 0 "
+                                      "AND available_at <= ?", (now,))
+            ((messages,),) = db.execute("SELECT min(available_at) FROM inbox_messages WHERE dead = 0 "
+                                        "AND available_at <= ?", (now,))
+            unread = [record.received_at for path, offset in self._logs_to_read(db)
+                      for record in logs.read(path, offset, 1, STATUS_READ_BYTES) if not isinstance(record, Torn)]
         times = [t for t in (events, messages, *unread) if t is not None]
         return min(times) if times else None
 

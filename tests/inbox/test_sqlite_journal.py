@@ -331,6 +331,20 @@ def test_counts_include_records_not_yet_promoted(journal):
     assert journal.counts() == {"events": 0, "messages": 2}
 
 
+
+def test_counts_see_one_state_when_a_promotion_commits_while_they_read(journal, monkeypatch):
+    journal.append("demo", delivery("a"))
+    count_unread = journal._unread
+
+    def promote_first(db):  # another thread moves the record into the events table between the reads
+        worker = threading.Thread(target=journal.take, args=("w", 10))
+        worker.start()
+        worker.join()
+        return count_unread(db)
+
+    monkeypatch.setattr(journal, "_unread", promote_first)
+    assert journal.counts() == {"events": 1, "messages": 0}  # the delivery, once: not 0, not 2
+
 def test_waiting_since_is_the_earliest_due_time_of_unfinished_work(journal, clock):
     assert journal.waiting_since() is None
     journal.append("demo", delivery("a"))
