@@ -2,11 +2,14 @@
 
 A delivery is appended inside the webhook request, before the 200, as one record of this process's
 arrivals log (:mod:`bots.inbox.arrivals`), so the 200 costs one ``write()`` and never waits on the
-database. A worker moves arrivals into ``inbox_events`` and leases a batch of due
-events in the same transaction, dropping redeliveries on the way (``inbox_seen`` keeps a 16-byte
-digest of each dedupe key for ``DEDUPE_TTL_SECONDS``, nothing more). Finishing a batch (each event's
-effects into ``inbox_messages``, its state saved, its row deleted) is one transaction too, and only
-a lease holder's rows are touched. A finished event leaves nothing behind but its dedupe digest.
+database. A worker's take reads the earliest unread records of every process's log, drops
+redeliveries (``inbox_seen`` keeps a 16-byte digest of each dedupe key for ``DEDUPE_TTL_SECONDS``,
+nothing more) and leases a batch, in one transaction with how far each log is read. An event whose
+conversation is free runs straight from its record, held by a small ``inbox_running`` row
+(:mod:`bots.inbox.running`); one that must wait, and one retried, parked or left by a holder that
+died, is a row of ``inbox_events``. Finishing a batch (each event's effects into ``inbox_messages``,
+its state saved, its row deleted) is one transaction too, and only a lease holder's rows are
+touched. A finished event leaves nothing behind but its dedupe digest.
 
 Order: an event runs only when no earlier event of its conversation is waiting in line and none of
 its conversation is running. An event whose handler failed steps out of line (``in_line = 0``) to be
@@ -22,9 +25,10 @@ import socket
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import metrics
 from ..envelope import Item, parse
@@ -32,6 +36,7 @@ from ..outbox import Effect
 from ..state import State
 from ..store import Store
 from . import arrivals as logs
+from . import running
 from .arrivals import Arrivals, Record, Torn
 from .journal import Finished, Progress, Taken, TakenMessage, conversation_of, dedupe_key_of, digest, reason, storable
 from .upgrade import upgrade
@@ -56,6 +61,17 @@ CREATE TABLE IF NOT EXISTS inbox_events (
 CREATE INDEX IF NOT EXISTS inbox_events_pending ON inbox_events (id) WHERE dead = 0;
 CREATE INDEX IF NOT EXISTS inbox_events_line ON inbox_events (conversation, id) WHERE dead = 0 AND in_line = 1;
 CREATE INDEX IF NOT EXISTS inbox_events_leased ON inbox_events (conversation) WHERE lease_owner IS NOT NULL;
+CREATE TABLE IF NOT EXISTS inbox_running (
+    conversation TEXT PRIMARY KEY,  -- one running event a conversation
+    id INTEGER NOT NULL,  -- the inbox_events id kept for it, should it need a row (a retry, a crash)
+    bot TEXT NOT NULL,
+    log TEXT NOT NULL,  -- its record: where it starts in which arrivals log, and the item's place in it
+    start INTEGER NOT NULL,
+    part INTEGER NOT NULL,
+    received_at REAL NOT NULL,
+    lease_until REAL NOT NULL,
+    lease_owner TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS inbox_messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a stale sender's delete cannot hit a newer message
     key TEXT NOT NULL,
@@ -96,12 +112,27 @@ CREATE TABLE IF NOT EXISTS state (
 
 #: Bytes read from a log to learn when its oldest unread record arrived (a longer record is read whole).
 STATUS_READ_BYTES = 4096
+#: Bytes read from a log for each record a take wants: about two of Workplace's one-message deliveries, so a take
+#: of 30 under a backlog of thousands reads 60 KB rather than the megabyte a promotion of 500 reads.
+RECORD_BYTES = 2048
 
-#: An item on its way from a log into the events table: its bot, the item, when it arrived, the body it came in
-#: and its place there.
-Entry = tuple[str, Item, float, bytes, int]
 
-#: Due events that may run now: nothing earlier of their conversation waits in line, nothing of it runs.
+
+class Entry(NamedTuple):
+    """An item on its way out of a log: its bot, the item, when it arrived, the body it came in, its place
+    there, and where that body's record starts in which log (so a running event can be read back)."""
+
+    bot: str
+    item: Item
+    received_at: float
+    body: bytes
+    part: int
+    log: str
+    start: int
+
+
+#: Due events that may run now: nothing earlier of their conversation waits in line, nothing of it runs (from the
+#: table or from its record).
 _TAKE_EVENTS = """
 SELECT id, bot, conversation, body, part, attempts FROM inbox_events AS e
 WHERE dead = 0 AND available_at <= :now AND lease_until <= :now
@@ -109,6 +140,7 @@ WHERE dead = 0 AND available_at <= :now AND lease_until <= :now
                   AND x.dead = 0 AND x.in_line = 1 AND x.id < e.id)
   AND NOT EXISTS (SELECT 1 FROM inbox_events AS x WHERE x.conversation = e.conversation
                   AND x.lease_owner IS NOT NULL AND x.lease_until > :now)
+  AND NOT EXISTS (SELECT 1 FROM inbox_running AS r WHERE r.conversation = e.conversation)
 ORDER BY id LIMIT :limit
 """
 
@@ -123,6 +155,7 @@ ORDER BY id LIMIT :limit
 
 TABLES = {"event": "inbox_events", "message": "inbox_messages"}
 _COMPACT = json.JSONEncoder(separators=(",", ":")).encode
+PROMOTE_RECORDS = 500  # records moved into the events table at most by one promote()
 FRESH_MAX = 1_000  # promoted items kept in memory until taken (the oldest go first); others are read back
 CLEANUP_EVERY = 5.0  # seconds between looks for logs that are read to their end
 PURGE_CHUNK = 5000  # dedupe digests dropped per statement, so a purge never holds the write lock for long
@@ -150,59 +183,88 @@ class SQLiteJournal:
         self.arrivals.append(bot, body, self.clock(), items)
 
     def take(self, owner: str, limit: int = 1) -> list[Taken]:
-        """Move arrivals into the events table and lease up to ``limit`` events that may run now, at most one
-        per conversation, in one transaction."""
+        """Lease up to ``limit`` events that may run now, at most one per conversation, in one transaction: due
+        events of the table first, then arrivals read from the logs. An arrival whose conversation is free runs
+        from its record (:mod:`bots.inbox.running`); the others, and any past ``limit``, wait in the table."""
         with self._promoting:
             if len(self._fresh) > FRESH_MAX:
                 logs.drop_oldest(self._fresh, FRESH_MAX // 2)
             now = self.clock()
             if self._nothing_waits(now):
                 return []
+            until = now + self.lease_seconds
             with self.store.transaction() as db:
-                self._promote(db, now)
+                running.restore(db, self.arrivals.folder, now)
                 rows = db.execute(_TAKE_EVENTS, {"now": now, "limit": limit * 2}).fetchall()
                 rows = _one_per_conversation(rows, 2)[:limit]
-                _lease(db, "inbox_events", [row[0] for row in rows], now + self.lease_seconds, owner)
+                _lease(db, "inbox_events", [row[0] for row in rows], until, owner)
+                room = limit - len(rows)
+                arrived = self._new_entries(db, self._read(db, now, room)) if room > 0 else []
+                held = self._hold(db, arrived, {row[2] for row in rows}, room, now, owner)
             if time.monotonic() >= self._next_cleanup:
                 self._next_cleanup = time.monotonic() + CLEANUP_EVERY
                 self._remove_read_logs()
             return [Taken(id, bot, conversation, "", attempts + 1, owner, item=self._item(id, body, part))
-                    for id, bot, conversation, body, part, attempts in rows]
+                    for id, bot, conversation, body, part, attempts in rows] + held
+
+    def _hold(self, db: sqlite3.Connection, arrived: list[tuple[Entry, str]], blocked: set[str], room: int,
+              now: float, owner: str) -> list[Taken]:
+        """Lease up to ``room`` new arrivals whose conversation is free as running rows, in the order they arrived;
+        the rest (a conversation's later events, those past ``room``) go into the events table to wait in line."""
+        if not arrived:
+            return []
+        blocked |= running.busy(db, {conversation for _, conversation in arrived}, now)
+        held: list[tuple[Entry, str]] = []
+        waiting: list[tuple[Entry, str]] = []
+        for entry, conversation in arrived:
+            (held if len(held) < room and conversation not in blocked else waiting).append((entry, conversation))
+            blocked.add(conversation)
+        first = running.reserve(db, len(held))
+        running.hold(db, [(conversation, first + n, entry.bot, entry.log, entry.start, entry.part, entry.received_at)
+                          for n, (entry, conversation) in enumerate(held)], now + self.lease_seconds, owner)
+        self._insert(db, waiting)
+        return [Taken(first + n, entry.bot, conversation, "", 1, owner, item=entry.item)
+                for n, (entry, conversation) in enumerate(held)]
 
     def _nothing_waits(self, now: float) -> bool:
-        """True when no log has unread records and no event is due: a look that writes nothing, so a thread
-        that wakes to find its work taken costs a read instead of a write transaction."""
+        """True when no log has unread records, no event is due and no running event's lease ran out: a look that
+        writes nothing, so a thread that wakes to find its work taken costs a read instead of a write transaction."""
         db = self.store.connection()
         if self._logs_to_read(db):
             return False
-        return db.execute("SELECT 1 FROM inbox_events WHERE dead = 0 AND available_at <= ? AND lease_until <= ? "
-                          "LIMIT 1", (now, now)).fetchone() is None
+        ((due,),) = db.execute("SELECT EXISTS (SELECT 1 FROM inbox_events WHERE dead = 0 AND available_at <= :now "
+                               "AND lease_until <= :now) OR EXISTS (SELECT 1 FROM inbox_running "
+                               "WHERE lease_until <= :now)", {"now": now})
+        return not due
 
     def promote(self) -> int:
         """Move arrivals into the events table without taking any; returns how many events were new."""
         with self._promoting:
             with self.store.transaction() as db:
-                added = self._promote(db, self.clock())
+                added = self._insert(db, self._new_entries(db, self._read(db, self.clock(), PROMOTE_RECORDS)))
             self._remove_read_logs()
         return added
 
     def load_states(self, jobs: Sequence[Taken]) -> list[State]:
-        """The state of each job's conversation, read in one query."""
-        keys = list({(job.bot, job.conversation) for job in jobs})
+        """The state of each job's conversation, read in a query per bot: one statement whatever the batch's size,
+        so it is prepared once (a chain of ``OR`` terms was planned anew for every size of batch)."""
+        conversations: dict[str, set[str]] = {}
+        for job in jobs:
+            conversations.setdefault(job.bot, set()).add(job.conversation)
         found: dict[tuple[str, str], str] = {}
         db = self.store.connection()
-        for start in range(0, len(keys), 400):
-            chunk = keys[start:start + 400]
-            where = " OR ".join(["(bot = ? AND conversation = ?)"] * len(chunk))
-            found.update(((bot, conversation), data) for bot, conversation, data in db.execute(
-                f"SELECT bot, conversation, data FROM state WHERE {where}", [v for key in chunk for v in key]))
+        for bot, wanted in conversations.items():
+            found.update(((bot, conversation), data) for conversation, data in db.execute(
+                "SELECT conversation, data FROM state WHERE bot = ? AND conversation IN "
+                "(SELECT value FROM json_each(?))", (bot, json.dumps(sorted(wanted)))))
         return [State.loads(found.get((job.bot, job.conversation))) for job in jobs]
 
     def finish(self, finished: Sequence[Finished]) -> list[bool]:
         """Delete each event, queue its effects as one outbox message and save its state, all at once."""
         now = self.clock()
         with self.store.transaction() as db:
-            ended = _delete_leased(db, [done.job for done in finished])
+            jobs = [done.job for done in finished]
+            ended = _delete_leased(db, jobs) | running.end(db, jobs)
             kept = [done for done in finished if done.job.id in ended]
             _queue(db, [(done.job, done.effects) for done in kept if done.effects], now)
             states = [(done.job.bot, done.job.conversation, done.state, now) for done in kept if done.state is not None]
@@ -242,26 +304,37 @@ class SQLiteJournal:
         """Extend the leases of ``jobs`` by a lease period; False if any was lost."""
         until = self.clock() + self.lease_seconds
         with self.store.transaction() as db:
-            renewed = sum(db.execute(f"UPDATE {_table(job)} SET lease_until = ? WHERE id = ? AND lease_owner = ?",
-                                     (until, job.id, job.owner)).rowcount for job in jobs)
+            renewed = sum(bool(db.execute(f"UPDATE {_table(job)} SET lease_until = ? WHERE id = ? AND lease_owner = ?",
+                                          (until, job.id, job.owner)).rowcount)
+                          or (isinstance(job, Taken) and running.renew(db, job, until)) for job in jobs)
         return renewed == len(jobs)
 
     def retry(self, job: Taken | TakenMessage, error: str, delay: float, *, in_line: bool = True) -> None:
         """Give the job back, due again after ``delay`` seconds; out of line, its conversation goes on without it."""
-        line = "" if isinstance(job, TakenMessage) else f", in_line = {int(in_line)}"
+        now = self.clock()
         with self.store.transaction() as db:
+            if isinstance(job, Taken) and (held := running.take_back(db, job)) is not None:
+                running.as_row(db, self.arrivals.folder, held, now, available_at=now + delay, attempts=job.attempts,
+                               in_line=in_line, error=error)
+                return
+            line = "" if isinstance(job, TakenMessage) else f", in_line = {int(in_line)}"
             db.execute(f"UPDATE {_table(job)} SET lease_until = 0, lease_owner = NULL, available_at = ?, error = ?"
                        f"{line} WHERE id = ? AND lease_owner = ?",
-                       (self.clock() + delay, storable(error), job.id, job.owner))
+                       (now + delay, storable(error), job.id, job.owner))
 
     def bury(self, job: Taken | TakenMessage, error: str, effects: Sequence[Effect] = ()) -> None:
         """Park the job among the dead letters, with why, and queue an event's ``effects`` (its error handlers'
         messages) in the same transaction."""
         now = self.clock()
         with self.store.transaction() as db:
-            parked = db.execute(f"UPDATE {_table(job)} SET dead = 1, lease_until = 0, lease_owner = NULL, error = ?, "
-                                "failed_at = ? WHERE id = ? AND lease_owner = ?",
-                                (storable(error), now, job.id, job.owner)).rowcount
+            if isinstance(job, Taken) and (held := running.take_back(db, job)) is not None:
+                running.as_row(db, self.arrivals.folder, held, now, available_at=now, attempts=job.attempts,
+                               dead=True, error=error)
+                parked = 1
+            else:
+                parked = db.execute(f"UPDATE {_table(job)} SET dead = 1, lease_until = 0, lease_owner = NULL, "
+                                    "error = ?, failed_at = ? WHERE id = ? AND lease_owner = ?",
+                                    (storable(error), now, job.id, job.owner)).rowcount
             if parked and effects and isinstance(job, Taken):
                 _queue(db, [(job, effects)], now)
 
@@ -296,9 +369,10 @@ class SQLiteJournal:
         promotion or a finish committed in between made work in flight count as none."""
         with self.store.snapshot() as db:
             ((events,),) = db.execute("SELECT count(*) FROM inbox_events WHERE dead = 0")
+            held, _ = running.counts(db)
             ((messages,),) = db.execute("SELECT count(*) FROM inbox_messages WHERE dead = 0")
             unread = self._unread(db)
-        return {"events": events + unread, "messages": messages}
+        return {"events": events + held + unread, "messages": messages}
 
     def waiting_since(self) -> float | None:
         """Since when the longest-waiting due work has waited (epoch seconds): the earliest due time of an event
@@ -310,24 +384,26 @@ class SQLiteJournal:
                                       "AND available_at <= ?", (now,))
             ((messages,),) = db.execute("SELECT min(available_at) FROM inbox_messages WHERE dead = 0 "
                                         "AND available_at <= ?", (now,))
+            _, held = running.counts(db)
             unread = [record.received_at for path, offset in self._logs_to_read(db)
                       for record in logs.read(path, offset, 1, STATUS_READ_BYTES) if not isinstance(record, Torn)]
-        times = [t for t in (events, messages, *unread) if t is not None]
+        times = [t for t in (events, held, messages, *unread) if t is not None]
         return min(times) if times else None
 
     def release_orphans(self) -> int:
         """Release leases held by processes of this host that no longer exist; returns how many."""
         host = socket.gethostname()
         db = self.store.connection()
-        owners = {owner for table in TABLES.values() for (owner,) in db.execute(
+        owners = running.owners(db) | {owner for table in TABLES.values() for (owner,) in db.execute(
             f"SELECT DISTINCT lease_owner FROM {table} WHERE lease_owner IS NOT NULL")}
         dead = [owner for owner in owners if _is_gone(owner, host)]
         released = 0
         with self.store.transaction() as db:
-            for table in TABLES.values():
-                for owner in dead:
+            for owner in dead:
+                for table in TABLES.values():
                     released += db.execute(f"UPDATE {table} SET lease_until = 0, lease_owner = NULL "
                                            "WHERE lease_owner = ?", (owner,)).rowcount
+                released += running.release(db, owner)
         return released
 
     def purge_dedupe(self) -> int:
@@ -341,47 +417,65 @@ class SQLiteJournal:
             if count < PURGE_CHUNK:
                 return purged
 
-    def _promote(self, db: sqlite3.Connection, now: float, limit: int = 500) -> int:
-        """Move up to ``limit`` records of each process's log into the events table in the order they arrived
-        (across logs too), skipping redeliveries, and commit how far each log was read with them; returns
-        how many events are new."""
-        items: list[Entry] = []
+    def _read(self, db: sqlite3.Connection, now: float, limit: int) -> list[Entry]:
+        """The items of up to ``limit`` records not yet read, the earliest arrivals of every process's log (so a
+        conversation's events keep the order they were accepted in, across processes too), and commit how far
+        each log is read; records past ``limit`` stay in their logs for the next take."""
+        found: list[tuple[Path, int, list[tuple[Record, int]], Torn | None]] = []
         for path, offset in self._logs_to_read(db):
-            for record in logs.read(path, offset, limit):
+            records, torn, start = [], None, offset
+            for record in logs.read(path, offset, limit, min(logs.CHUNK_BYTES, limit * RECORD_BYTES)):
                 if isinstance(record, Torn):
-                    offset = self._torn(db, path, record, now)
+                    torn = record
                     break
-                items += self._items(db, path, record, now)
-                offset = record.end
-            db.execute("INSERT INTO inbox_arrivals (log, offset) VALUES (?, ?) ON CONFLICT (log) DO UPDATE SET "
-                       "offset = excluded.offset", (path.name, offset))
-        items.sort(key=lambda entry: entry[2])
-        return self._insert(db, items)
+                records.append((record, start))
+                start = record.end
+            found.append((path, offset, records, torn))
+        first = sorted((record.received_at, n) for n, (_, _, records, _) in enumerate(found) for record, _ in records)
+        taken = Counter(n for _, n in first[:limit])
+        entries: list[Entry] = []
+        for n, (path, offset, records, torn) in enumerate(found):
+            kept = records[:taken[n]]
+            for record, start in kept:
+                entries += self._items(db, path, record, start, now)
+            end = kept[-1][0].end if kept else offset
+            if torn is not None and len(kept) == len(records):
+                end = self._torn(db, path, torn, now)
+            if end != offset:
+                db.execute("INSERT INTO inbox_arrivals (log, offset) VALUES (?, ?) ON CONFLICT (log) DO UPDATE SET "
+                           "offset = excluded.offset", (path.name, end))
+        entries.sort(key=lambda entry: entry.received_at)
+        return entries
 
-    def _insert(self, db: sqlite3.Connection, items: list[Entry]) -> int:
-        """The items as events, each unless its dedupe digest is there already, in a few statements."""
-        added = 0
-        for start in range(0, len(items), 400):
-            chunk = [(digest(entry[0], dedupe_key_of(entry[1])), entry) for entry in items[start:start + 400]]
+    def _new_entries(self, db: sqlite3.Connection, entries: list[Entry]) -> list[tuple[Entry, str]]:
+        """The entries whose dedupe digest is new, each with its conversation (per bot); redeliveries are dropped
+        and counted, and their digests recorded, in a statement per 400."""
+        new_entries: list[tuple[Entry, str]] = []
+        for start in range(0, len(entries), 400):
+            chunk = [(digest(entry.bot, dedupe_key_of(entry.item)), entry) for entry in entries[start:start + 400]]
             values = ", ".join(["(?, ?)"] * len(chunk))
             new = {row[0] for row in db.execute(f"INSERT OR IGNORE INTO inbox_seen (digest, at) VALUES {values} "
                                                 "RETURNING digest", [v for key, entry in chunk
-                                                                     for v in (key, int(entry[2]))])}
+                                                                     for v in (key, int(entry.received_at))])}
             fresh = _first_of_each(chunk, new)
             if len(fresh) < len(chunk):
                 _count_repeats(chunk, fresh)
-            if not fresh:
-                continue
-            values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(fresh))
+            new_entries += [(entry, storable(f"{entry.bot}:{conversation_of(entry.item)}")) for _, entry in fresh]
+        return new_entries
+
+    def _insert(self, db: sqlite3.Connection, entries: list[tuple[Entry, str]]) -> int:
+        """The entries as waiting events of the table, in a statement per 400; returns how many."""
+        for start in range(0, len(entries), 400):
+            chunk = entries[start:start + 400]
+            values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
             last = db.execute(f"INSERT INTO inbox_events (bot, conversation, body, part, available_at, received_at) "
-                              f"VALUES {values}", [v for bot, item, received, body, part in fresh for v in (
-                                  bot, storable(f"{bot}:{conversation_of(item)}"),  # a conversation is per bot
-                                  body, part, received, received)]).lastrowid
+                              f"VALUES {values}", [v for entry, conversation in chunk for v in (
+                                  entry.bot, conversation, entry.body, entry.part, entry.received_at,
+                                  entry.received_at)]).lastrowid
             assert last is not None, "an INSERT sets lastrowid"
-            first = last - len(fresh) + 1
-            self._fresh.update((first + n, entry[1]) for n, entry in enumerate(fresh))
-            added += len(fresh)
-        return added
+            first = last - len(chunk) + 1
+            self._fresh.update((first + n, entry.item) for n, (entry, _) in enumerate(chunk))
+        return len(entries)
 
     def _item(self, id: int, body: bytes, part: int) -> Item | None:
         """The item of event ``id``: kept from its promotion, else read from the stored body (None if it cannot be)."""
@@ -393,8 +487,7 @@ class SQLiteJournal:
         except Exception:
             return None
 
-    def _items(self, db: sqlite3.Connection, path: Path, record: Record, now: float
-               ) -> list[Entry]:
+    def _items(self, db: sqlite3.Connection, path: Path, record: Record, start: int, now: float) -> list[Entry]:
         """The items of one accepted delivery (as its request parsed them, when that was this process); one that
         cannot be read is parked as a dead letter instead, so it never stops the log."""
         try:
@@ -405,7 +498,8 @@ class SQLiteJournal:
                        (storable(record.bot), record.body,
                         reason(f"could not read an accepted delivery: {reason(error)}"), now, record.received_at, now))
             return []
-        return [(record.bot, item, record.received_at, record.body, part) for part, item in enumerate(items)]
+        return [Entry(record.bot, item, record.received_at, record.body, part, path.name, start)
+                for part, item in enumerate(items)]
 
     def _logs_to_read(self, db: sqlite3.Connection) -> list[tuple[Path, int]]:
         """The logs with bytes past their committed offset, with that offset."""
@@ -437,9 +531,9 @@ class SQLiteJournal:
     def _remove_read_logs(self) -> None:
         """Delete logs read to their end whose writer will not write again, then forget their offsets."""
         db = self.store.connection()
-        files = self.arrivals.files(fresh=True)
+        files, in_use = self.arrivals.files(fresh=True), running.logs_in_use(db)
         done = [path for path, offset in ((p, _offset(db, p)) for p in files if logs.finished(p, files))
-                if offset is not None and offset >= _size(path)]
+                if offset is not None and offset >= _size(path) and path.name not in in_use]
         for path in done:
             path.unlink(missing_ok=True)
         if done:
@@ -465,21 +559,22 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _count_repeats(chunk: list[tuple[bytes, Entry]], fresh: list[Entry]) -> None:
+def _count_repeats(chunk: list[tuple[bytes, Entry]], fresh: list[tuple[bytes, Entry]]) -> None:
     """Count the redeliveries a promotion dropped as the metrics' ``duplicate`` events, each of its bot and kind."""
-    kept = {id(entry) for entry in fresh}
+    kept = {id(entry) for _, entry in fresh}
     for _, entry in chunk:
         if id(entry) not in kept:
-            metrics.event(entry[0], metrics.kind_of(entry[1]), "duplicate")
+            metrics.event(entry.bot, metrics.kind_of(entry.item), "duplicate")
 
 
-def _first_of_each(chunk: list[tuple[bytes, Entry]], new: set[bytes]) -> list[Entry]:
-    """The entries whose digest was new, each digest once: a delivery may repeat an item within one promotion."""
+def _first_of_each(chunk: list[tuple[bytes, Entry]], new: set[bytes]) -> list[tuple[bytes, Entry]]:
+    """The entries whose digest was new, each digest once (a delivery may repeat an item within one promotion),
+    with their digest."""
     fresh = []
     for key, entry in chunk:
         if key in new:
             new.remove(key)
-            fresh.append(entry)
+            fresh.append((key, entry))
     return fresh
 
 

@@ -159,10 +159,14 @@ def test_a_torn_tail_whose_writer_is_gone_is_parked_and_read_past(journal):
     log = written_by_another_process(journal.arrivals.folder, delivery("before the crash"))
     add_bytes(log, record("demo", delivery("cut short"))[:30])
 
-    assert texts(journal.take("w", 10)) == ["before the crash"]
+    [before] = journal.take("w", 10)
+    assert texts([before]) == ["before the crash"]
     [letter] = journal.dead_letters()
     assert letter["what"] == "an unreadable delivery" and "not a whole record" in letter["error"]
-    assert not log.exists()  # read to its end, its writer gone: removed
+    assert log.exists()  # "before the crash" runs from its record there: kept until it is done
+    journal.finish([Finished(before)])
+    journal.promote()
+    assert not log.exists()  # read to its end, its writer gone, nothing running from it: removed
     journal.append("demo", delivery("after", sender="100072"))
     assert texts(journal.take("w", 10)) == ["after"]
 
@@ -204,10 +208,12 @@ def test_another_processs_log_is_read_in_order_and_removed_once_read(journal):
 
     assert journal.counts()["events"] == 2
     [first] = journal.take("w", 10)
-    assert texts([first]) == ["1"]
-    assert not log.exists()
+    assert texts([first]) == ["1"]  # "2" waits for it in the events table
+    assert log.exists()  # "1" runs from its record there
     journal.finish([Finished(first)])
     assert texts(journal.take("w", 10)) == ["2"]
+    journal.promote()
+    assert not log.exists()
 
 
 def test_a_log_is_removed_only_once_it_is_read_to_its_end(journal):
@@ -234,8 +240,11 @@ def test_a_forked_process_writes_a_log_of_its_own_that_the_parent_reads(journal)
     logs = journal.arrivals.files()
     assert len(logs) == 2 and parents in logs
     assert [r.body for r in read(parents, 0, 10)] == [parent]
-    assert sorted(texts(journal.take("w", 10))) == ["child", "parent"]
-    assert journal.arrivals.files() == [parents]  # the child's log is read and its writer gone
+    jobs = journal.take("w", 10)
+    assert sorted(texts(jobs)) == ["child", "parent"]
+    journal.finish([Finished(job) for job in jobs])
+    journal.promote()
+    assert journal.arrivals.files() == [parents]  # the child's log is read, its writer gone, nothing runs from it
 
 
 def test_a_rotated_log_read_to_its_end_is_removed_and_the_current_one_stays(journal):
