@@ -72,15 +72,16 @@ def hold(db: sqlite3.Connection, rows: Sequence[tuple[str, int, str, str, int, i
                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [(*row, until, owner) for row in rows])
 
 
-def end(db: sqlite3.Connection, jobs: Sequence[Taken]) -> set[int | str]:
-    """Delete the running rows of ``jobs`` that their owners still hold; the ids deleted."""
+def end(db: sqlite3.Connection, jobs: Sequence[Taken], table: str = "inbox_running") -> set[int | str]:
+    """Delete the rows of ``jobs`` in ``table`` (running rows, or the events table's) that their owners still
+    hold; the ids deleted."""
     ended: set[int | str] = set()
     for owner in {job.owner for job in jobs}:
         ids = [job.id for job in jobs if job.owner == owner]
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             ended.update(row[0] for row in db.execute(
-                f"DELETE FROM inbox_running WHERE lease_owner = ? AND id IN ({', '.join('?' * len(chunk))}) "
+                f"DELETE FROM {table} WHERE lease_owner = ? AND id IN ({', '.join('?' * len(chunk))}) "
                 "RETURNING id", [owner, *chunk]))
     return ended
 

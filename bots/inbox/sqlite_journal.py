@@ -264,7 +264,7 @@ class SQLiteJournal:
         now = self.clock()
         with self.store.transaction() as db:
             jobs = [done.job for done in finished]
-            ended = _delete_leased(db, jobs) | running.end(db, jobs)
+            ended = running.end(db, jobs, "inbox_events") | running.end(db, jobs)
             kept = [done for done in finished if done.job.id in ended]
             _queue(db, [(done.job, done.effects) for done in kept if done.effects], now)
             states = [(done.job.bot, done.job.conversation, done.state, now) for done in kept if done.state is not None]
@@ -594,19 +594,6 @@ def _lease(db: sqlite3.Connection, table: str, ids: list[int], until: float, own
     if ids:
         db.execute(f"UPDATE {table} SET lease_until = ?, lease_owner = ?, attempts = attempts + 1 "
                    f"WHERE id IN ({', '.join('?' * len(ids))})", [until, owner, *ids])
-
-
-def _delete_leased(db: sqlite3.Connection, jobs: Sequence[Taken]) -> set[int | str]:
-    """Delete the events of ``jobs`` that their owners still hold; the ids deleted."""
-    ended: set[int | str] = set()
-    for owner in {job.owner for job in jobs}:
-        ids = [job.id for job in jobs if job.owner == owner]
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            ended.update(row[0] for row in db.execute(
-                f"DELETE FROM inbox_events WHERE lease_owner = ? AND id IN ({', '.join('?' * len(chunk))}) "
-                "RETURNING id", [owner, *chunk]))
-    return ended
 
 
 def _table(job: Taken | TakenMessage) -> str:
