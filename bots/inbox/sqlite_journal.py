@@ -453,11 +453,7 @@ class SQLiteJournal:
         new_entries: list[tuple[Entry, str]] = []
         for start in range(0, len(entries), 400):
             chunk = [(digest(entry.bot, dedupe_key_of(entry.item)), entry) for entry in entries[start:start + 400]]
-            values = ", ".join(["(?, ?)"] * len(chunk))
-            new = {row[0] for row in db.execute(f"INSERT OR IGNORE INTO inbox_seen (digest, at) VALUES {values} "
-                                                "RETURNING digest", [v for key, entry in chunk
-                                                                     for v in (key, int(entry.received_at))])}
-            fresh = _first_of_each(chunk, new)
+            fresh = _first_of_each(chunk, _record_digests(db, chunk))
             if len(fresh) < len(chunk):
                 _count_repeats(chunk, fresh)
             new_entries += [(entry, storable(f"{entry.bot}:{conversation_of(entry.item)}")) for _, entry in fresh]
@@ -557,6 +553,22 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
+
+
+def _record_digests(db: sqlite3.Connection, chunk: list[tuple[bytes, Entry]]) -> set[bytes]:
+    """Record the chunk's dedupe digests in one statement; the ones that were new. When all are (no redelivery),
+    that is known from the count of rows inserted, so the statement steps once rather than once per event (each
+    step hands the GIL to the request threads); else the new rows are read back by their ids, which one
+    statement's inserts number consecutively."""
+    cursor = db.execute(f"INSERT OR IGNORE INTO inbox_seen (digest, at) VALUES {', '.join(['(?, ?)'] * len(chunk))}",
+                        [v for key, entry in chunk for v in (key, int(entry.received_at))])
+    if cursor.rowcount == len(chunk):
+        return {key for key, _ in chunk}
+    if cursor.rowcount <= 0 or cursor.lastrowid is None:
+        return set()
+    last = cursor.lastrowid
+    return {row[0] for row in db.execute("SELECT digest FROM inbox_seen WHERE id BETWEEN ? AND ?",
+                                         (last - cursor.rowcount + 1, last))}
 
 
 def _count_repeats(chunk: list[tuple[bytes, Entry]], fresh: list[tuple[bytes, Entry]]) -> None:

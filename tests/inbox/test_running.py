@@ -117,3 +117,13 @@ def test_a_take_runs_the_earliest_arrivals_of_every_log_and_leaves_later_records
     assert rows(journal, "SELECT count(*) FROM inbox_events") == [(0,)]  # "later" was not copied out of its log
     assert journal.counts()["events"] == 2
     assert texts(journal.take("w", 1)) == ["later"]
+
+
+def test_a_finish_reports_which_of_its_events_were_still_held(journal):
+    journal.append("demo", delivery("first", sender="1"))
+    journal.append("demo", delivery("second", sender="2"))
+    first, second = journal.take("w", 10)
+    assert journal.finish([Finished(first)]) == [True]
+
+    assert journal.finish([Finished(first), Finished(second)]) == [False, True]
+    assert rows(journal, "SELECT count(*) FROM inbox_running") == [(0,)]

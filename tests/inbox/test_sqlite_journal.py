@@ -70,6 +70,17 @@ def test_a_redelivered_body_becomes_one_event_until_its_digest_expires(journal, 
     assert journal.promote() == 1
 
 
+def test_a_take_that_reads_redeliveries_among_new_events_runs_each_new_event_once(journal):
+    old = delivery("old one", sender="1")
+    journal.append("demo", old)
+    finish(journal, journal.take("w", 10))
+    for body in [delivery("new 1", sender="2"), old, delivery("new 2", sender="3"), old,
+                 delivery("new 3", sender="4")]:
+        journal.append("demo", body)
+
+    assert sorted(texts(journal.take("w", 10))) == ["new 1", "new 2", "new 3"]
+
+
 def test_a_message_repeated_within_one_delivery_is_one_event(journal):
     message = BUILD.message("twice")
     journal.append("demo", json.dumps(batch(message, message)).encode())
