@@ -48,10 +48,26 @@ def _json_refusals() -> None:
 _json_refusals()
 
 
+#: Worker classes that may fork the SQLite inbox's handler process as they boot (no event loop to carry over).
+FORKING_WORKERS = ("SyncWorker", "ThreadWorker")
+
+
 def post_worker_init(worker) -> None:
+    """Start the worker's inbox as it boots: for the SQLite inbox, in a handler process forked now (the worker has
+    one thread yet), whose death ends the worker, so gunicorn starts a new pair (``HANDLER_PROCESS=0``: threads
+    in the worker)."""
     deployment = getattr(worker.wsgi, "extensions", {}).get("bots")
     if deployment is not None:
-        deployment.start()
+        deployment.start(fork=type(worker).__name__ in FORKING_WORKERS, on_lost=lambda: _stop(worker))
+
+
+def _stop(worker) -> None:
+    """End ``worker`` as its SIGTERM would (gunicorn starts another), waking its loop through gunicorn's own pipe."""
+    worker.alive = False
+    try:
+        os.write(worker.PIPE[1], b".")
+    except OSError:
+        pass
 
 
 def child_exit(server, worker) -> None:

@@ -76,6 +76,7 @@ class ServerSettings:
     inbox_max_attempts: int = 5
     inbox_retry_base_ms: int = 1000
     outbox_threads: int = 4
+    handler_process: bool = True
     outbox_max_attempts: int = 5
     redis_url: str | None = None
     max_json_depth: int = 64
@@ -158,6 +159,7 @@ def server_settings(env: Mapping[str, str]) -> ServerSettings:
         inbox_max_attempts=_int(env, "INBOX_MAX_ATTEMPTS", defaults.inbox_max_attempts, 1, 100),
         inbox_retry_base_ms=_int(env, "INBOX_RETRY_BASE_MS", defaults.inbox_retry_base_ms, 0, 3_600_000),
         outbox_threads=_int(env, "OUTBOX_THREADS", defaults.outbox_threads, 0, 64),
+        handler_process=bool(_int(env, "HANDLER_PROCESS", int(defaults.handler_process), 0, 1)),
         outbox_max_attempts=_int(env, "OUTBOX_MAX_ATTEMPTS", defaults.outbox_max_attempts, 1, 100),
         redis_url=_redis_url(env),
         max_json_depth=_int(env, "WEBHOOK_MAX_DEPTH", defaults.max_json_depth, 8, 512),

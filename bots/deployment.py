@@ -69,13 +69,20 @@ class Deployment:
         """Every bot this deployment was given, served or skipped: what ``bots manifest`` describes."""
         return [runtime.bot for runtime in self.runtimes.values()] + [skip.bot for skip in self.skipped.values()]
 
-    def start(self) -> None:
+    def start(self, *, fork: bool = False, on_lost: Callable[[], None] = lambda: None) -> None:
         """Start the inbox's threads, once per process (on the first request, or when gunicorn boots a worker);
-        they stop when the process exits. Before them, malloc is tuned for a threaded process (:mod:`bots.malloc`)."""
+        they stop when the process exits. Before them, malloc is tuned for a threaded process (:mod:`bots.malloc`).
+
+        ``fork`` (gunicorn's ``post_worker_init``, while the worker has no other thread): run the SQLite inbox's
+        threads in a handler process of their own unless ``HANDLER_PROCESS=0``; ``on_lost`` is called if it dies."""
         with self._lock:
             if not self.started:
                 malloc.tune()
-                self.inbox.start()
+                if fork and self.settings.handler_process and isinstance(self.inbox, SQLiteInbox) \
+                        and self.inbox.handlers.count + self.inbox.senders.count > 0:
+                    self.inbox.fork_workers(on_lost, self.stats.flush)
+                else:
+                    self.inbox.start()
                 atexit.register(self._exiting)
                 self.started = True
 

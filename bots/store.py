@@ -37,6 +37,7 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._inherited: list[threading.local] = []
         self.create(SCHEMA)
 
     def create(self, schema: str, timeout: float = 30.0) -> None:
@@ -63,6 +64,12 @@ class Store:
             db.execute(f"PRAGMA soft_heap_limit={HEAP_LIMIT}")  # for the whole process: the same on every connection
             self._local.db = db
         return db
+
+    def forget_connections(self) -> None:
+        """After a fork: open connections of this process's own from now on (SQLite's must not cross a fork). The
+        inherited ones are kept, never closed here, where closing one could end the parent's WAL or locks."""
+        self._inherited.append(self._local)
+        self._local = threading.local()
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:

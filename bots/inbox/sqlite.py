@@ -1,4 +1,4 @@
-"""The embedded durable inbox: the SQLite journal, worked by threads of the web process.
+"""The embedded durable inbox: the SQLite journal, worked by threads of the web process or of its handler process.
 
 ``accept`` appends a delivery's items in one insert before the webhook answers 200. Handler
 threads take due events in batches and hand them to the :class:`~bots.inbox.runner.Runner`;
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -24,6 +24,7 @@ from ..runtime import BotRuntime
 from ..workers import IO_LOOK_AHEAD, BatchSize, Workers
 from .heartbeat import Heartbeat
 from .journal import Taken, TakenMessage, owner_name
+from .process import HandlerProcess, Remote
 from .retries import RetryPolicy
 from .runner import Runner
 from .sqlite_journal import SQLiteJournal
@@ -49,9 +50,9 @@ class SQLiteInbox:
                              strict=strict, on_effects=self._effects_queued)
         self._next_purge = 0.0
         self._events, self._messages = BatchSize(), BatchSize()
-        self.handlers = Workers("handler", handler_threads, self._take_events, self._handle, poll)
-        self.senders = Workers("sender", sender_threads, self._take_messages, self._deliver, poll,
-                               look_ahead=IO_LOOK_AHEAD)
+        self.handlers: Workers | Remote = Workers("handler", handler_threads, self._take_events, self._handle, poll)
+        self.senders: Workers | Remote = Workers("sender", sender_threads, self._take_messages, self._deliver, poll,
+                                                 look_ahead=IO_LOOK_AHEAD)
 
     def accept(self, bot_name: str, items: Sequence[Item], body: bytes = b"") -> bool:
         """Append the delivery durably (before the webhook answers 200) and wake a handler thread."""
@@ -62,6 +63,23 @@ class SQLiteInbox:
             raise WebhookError(503, notices.INBOX_UNAVAILABLE) from None
         self.handlers.wake(1)
         return True
+
+    def fork_workers(self, on_lost: Callable[[], None], before_exit: Callable[[], None]) -> int:
+        """Run the handler and sender threads in a child process forked now (:mod:`bots.inbox.process`), and
+        here only accept, waking them through the child's pipe; ``on_lost`` is called here if the child dies,
+        ``before_exit`` in the child once its threads have stopped. Returns the child's pid."""
+        def work(stopping: threading.Event) -> None:
+            self.journal.store.forget_connections()
+            self.owner = owner_name()  # leases name this process, so they are freed if it dies
+            self.start()
+            stopping.wait()
+            self.shutdown()
+            before_exit()
+
+        process = HandlerProcess(work, {b"h": self.handlers.wake, b"s": self.senders.wake}, on_lost)
+        pid = process.fork()
+        self.handlers, self.senders = Remote(self.handlers, process, b"h"), Remote(self.senders, process, b"s")
+        return pid
 
     def start(self) -> None:
         """Release leases of processes that died, then start the threads."""

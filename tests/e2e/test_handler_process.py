@@ -1,0 +1,120 @@
+"""Under gunicorn, each worker of the SQLite inbox hands its events to a handler process it forks as it boots.
+
+Real gunicorn, real processes, replies through the emulator; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import requests
+
+from bots.deliveries import Deliveries
+from tests.support import wait_for as wait_until
+
+from .test_gunicorn import GUNICORN, emulator, free_port, post, replies, start, stop, wait_for
+
+__all__ = ["emulator"]  # the module's fixture, shared with test_gunicorn
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def sockets(pid: int) -> list[str]:
+    links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+    return [link for link in links if link.startswith("socket:")]
+
+
+def gone(pid: int) -> bool:
+    """No such process, or only its zombie is left."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def serve(emulator: str, workers: int, **env: str):
+    port = free_port()
+    process = start([str(GUNICORN), "app:app", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+                     "--worker-class", "sync", "--graceful-timeout", "5"], {"GRAPH_API_URL": emulator, **env})
+    url = f"http://127.0.0.1:{port}"
+    wait_for(f"{url}/healthz", process)
+    return url, process
+
+
+def pairs(master: int, workers: int) -> dict[int, list[int]]:
+    """Each worker's children, once every worker has booted (and forked its handler process, if it does)."""
+    def booted() -> dict[int, list[int]] | None:
+        found = {worker: children(worker) for worker in children(master)}
+        return found if len(found) == workers and all(found.values()) else None
+
+    return wait_until(booted, timeout=20)
+
+
+def test_each_worker_forks_one_handler_process_that_holds_no_socket_and_answers(emulator):
+    url, process = serve(emulator, 2)
+    try:
+        found = pairs(process.pid, 2)
+        assert all(len(kids) == 1 for kids in found.values()), found
+        for [child] in found.values():
+            assert sockets(child) == [], "the handler process lets go of the listener and every other socket"
+        before = len(replies(emulator, 0))
+        assert post(url, Deliveries().message("help")).status_code == 200
+        assert replies(emulator, before + 1)[before]["body"]["message"]["text"] == "What do you need?"
+        health = requests.get(f"{url}/healthz", timeout=5).json()
+        assert health["threads"] == {"handler": {"alive": 8, "started": 8}, "sender": {"alive": 4, "started": 4}}
+    finally:
+        stop(process)
+
+
+def test_a_handler_process_that_dies_ends_its_worker_and_gunicorn_starts_a_new_pair(emulator):
+    url, process = serve(emulator, 1)
+    try:
+        [(worker, [child])] = pairs(process.pid, 1).items()
+        os.kill(child, signal.SIGKILL)
+
+        new = wait_until(lambda: [(w, kids) for w, kids in pairs(process.pid, 1).items() if w != worker])
+        [(_, [new_child])] = new
+        assert not Path(f"/proc/{worker}").exists() and new_child != child
+        before = len(replies(emulator, 0))
+        assert post(url, Deliveries().message("help")).status_code == 200
+        replies(emulator, before + 1)
+    finally:
+        stop(process)
+
+
+def test_sigterm_stops_every_worker_and_its_handler_process(emulator):
+    _, process = serve(emulator, 2)
+    found = pairs(process.pid, 2)
+    output = stop(process)
+
+    assert process.returncode == 0, output
+    pids = [pid for worker, kids in found.items() for pid in (worker, *kids)]
+    wait_until(lambda: all(gone(pid) for pid in pids))
+
+
+def test_handler_process_0_keeps_the_threads_in_the_worker(emulator):
+    url, process = serve(emulator, 1, HANDLER_PROCESS="0")
+    try:
+        before = len(replies(emulator, 0))
+        assert post(url, Deliveries().message("help")).status_code == 200
+        replies(emulator, before + 1)
+        [worker] = children(process.pid)
+        assert children(worker) == []
+    finally:
+        stop(process)
+
+
+def test_a_worker_killed_outright_takes_its_handler_process_with_it(emulator):
+    _, process = serve(emulator, 1)
+    try:
+        [(worker, [child])] = pairs(process.pid, 1).items()
+        os.kill(worker, signal.SIGKILL)
+
+        wait_until(lambda: gone(child))
+    finally:
+        stop(process)
