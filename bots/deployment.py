@@ -73,14 +73,15 @@ class Deployment:
         """Start the inbox's threads, once per process (on the first request, or when gunicorn boots a worker);
         they stop when the process exits. Before them, malloc is tuned for a threaded process (:mod:`bots.malloc`).
 
-        ``fork`` (gunicorn's ``post_worker_init``, while the worker has no other thread): run the SQLite inbox's
-        threads in a handler process of their own unless ``HANDLER_PROCESS=0``; ``on_lost`` is called if it dies."""
+        ``fork`` (gunicorn's ``post_worker_init``, while the worker has no other thread): leave the SQLite inbox's
+        threads to the machine's handler process, forking it if there is none, unless ``HANDLER_PROCESS=0``;
+        ``on_lost`` is called when that process is gone."""
         with self._lock:
             if not self.started:
                 malloc.tune()
                 if fork and self.settings.handler_process and isinstance(self.inbox, SQLiteInbox) \
                         and self.inbox.handlers.count + self.inbox.senders.count > 0:
-                    self.inbox.fork_workers(on_lost, self.stats.flush)
+                    self.inbox.hand_off(on_lost, self.stats.flush)
                 else:
                     self.inbox.start()
                 atexit.register(self._exiting)

@@ -38,8 +38,11 @@ class Workers:
 
     def __init__(self, name: str, count: int, take: Callable[[], Sequence[Any]], run: Callable[[Sequence[Any]], None],
                  poll: float = 0.5, gather: float = GATHER, look_ahead: float = LOOK_AHEAD,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, settle: float = 0.0) -> None:
         self.name = name
+        #: When wake-ups come from another process, which sends at most one each ``settle`` seconds: the last thread
+        #: to go to sleep after work looks once more after that long, for work whose wake-up was held back.
+        self.settle = settle
         self.clock = clock
         self.gather = gather
         self.look_ahead = look_ahead
@@ -97,6 +100,7 @@ class Workers:
         self._stopped.clear()
 
     def _loop(self) -> None:
+        settled = True
         while not self._stopped.is_set():
             if not self._taking.acquire(blocking=False):  # another thread is gathering or taking: rest until woken
                 self._sleep(self._generation, busy=True)
@@ -112,8 +116,10 @@ class Workers:
             finally:
                 self._taking.release()
             if not jobs:
-                self._sleep(generation)
+                self._sleep(generation, settle=not settled)
+                settled = True
                 continue
+            settled = False
             try:
                 self.run(jobs)
             except Exception:
@@ -140,14 +146,15 @@ class Workers:
             return 0.0
         return max(0.0, min(self._first_wake + self.gather - now, missing * self._interval))
 
-    def _sleep(self, generation: int, busy: bool = False) -> None:
+    def _sleep(self, generation: int, busy: bool = False, settle: bool = False) -> None:
         """Wait for a wake-up (or the poll) unless work came since ``generation`` (or, ``busy``, another thread is
-        taking it)."""
+        taking it); with ``settle``, the last thread to sleep waits only :attr:`settle` seconds."""
         with self._wake:
             if (generation != self._generation and not busy) or self._stopped.is_set():
                 return
             self._sleeping += 1
-            self._wake.wait(self.poll)
+            last = settle and self.settle and self._sleeping == len(self._threads)
+            self._wake.wait(self.settle if last else self.poll)
             self._sleeping -= 1
 
 

@@ -142,3 +142,21 @@ def test_a_trickle_never_gathers():
     clock = Clock()
     workers = woken(clock, 8, every=0.02)
     assert workers.gather_pause(clock.now) == 0.0
+
+
+def test_with_settle_the_last_thread_to_sleep_looks_once_more_for_work_whose_wake_up_was_held_back():
+    queue = Queue()
+    workers = Workers("test", 4, queue.take, queue.run, poll=30.0, settle=0.5)
+    workers.start()
+    try:
+        with queue.lock:
+            queue.jobs.append(1)
+        workers.wake()
+        assert finished(queue, 1)
+        time.sleep(0.01)  # the pool has gone back to sleep after an empty look
+        with queue.lock:
+            queue.jobs.append(2)  # another process held its wake-up back
+
+        assert finished(queue, 2, timeout=2.0), "without settle the job waits for the 30 s poll"
+    finally:
+        workers.stop(2)

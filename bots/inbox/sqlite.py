@@ -21,10 +21,10 @@ from ..dispatch import Dispatcher
 from ..envelope import Item
 from ..errors import WebhookError
 from ..runtime import BotRuntime
-from ..workers import IO_LOOK_AHEAD, BatchSize, Workers
+from ..workers import GATHER, IO_LOOK_AHEAD, BatchSize, Workers
 from .heartbeat import Heartbeat
 from .journal import Taken, TakenMessage, owner_name
-from .process import HandlerProcess, Remote
+from .process import WAKE_EVERY, Elsewhere, HandlerProcess, Remote, claim
 from .retries import RetryPolicy
 from .runner import Runner
 from .sqlite_journal import SQLiteJournal
@@ -49,6 +49,7 @@ class SQLiteInbox:
         self.runner = Runner(journal, dispatcher, runtimes, RetryPolicy(max_attempts, send_attempts, retry_base),
                              strict=strict, on_effects=self._effects_queued)
         self._next_purge = 0.0
+        self._parse_for_here = True  # keep each delivery's items for this process's handler threads
         self._events, self._messages = BatchSize(), BatchSize()
         self.handlers: Workers | Remote = Workers("handler", handler_threads, self._take_events, self._handle, poll)
         self.senders: Workers | Remote = Workers("sender", sender_threads, self._take_messages, self._deliver, poll,
@@ -57,17 +58,18 @@ class SQLiteInbox:
     def accept(self, bot_name: str, items: Sequence[Item], body: bytes = b"") -> bool:
         """Append the delivery durably (before the webhook answers 200) and wake a handler thread."""
         try:
-            self.journal.append(bot_name, body, items)
+            self.journal.append(bot_name, body, items if self._parse_for_here else None)
         except OSError as error:
             logger.error("%s: %s (%s)", bot_name, notices.INBOX_UNAVAILABLE, error)
             raise WebhookError(503, notices.INBOX_UNAVAILABLE) from None
         self.handlers.wake(1)
         return True
 
-    def fork_workers(self, on_lost: Callable[[], None], before_exit: Callable[[], None]) -> int:
-        """Run the handler and sender threads in a child process forked now (:mod:`bots.inbox.process`), and
-        here only accept, waking them through the child's pipe; ``on_lost`` is called here if the child dies,
-        ``before_exit`` in the child once its threads have stopped. Returns the child's pid."""
+    def hand_off(self, on_lost: Callable[[], None], before_exit: Callable[[], None]) -> int:
+        """Leave the handler and sender threads to the machine's handler process (:mod:`bots.inbox.process`):
+        fork it now if no process holds the handler lock, else use the one another worker forked; from then on
+        this process only accepts, and wakes it through its FIFO. ``on_lost`` is called when that process is
+        gone, ``before_exit`` in the child once its threads have stopped. Returns the child's pid (0: none forked)."""
         def work(stopping: threading.Event) -> None:
             self.journal.store.forget_connections()
             self.owner = owner_name()  # leases name this process, so they are freed if it dies
@@ -76,9 +78,19 @@ class SQLiteInbox:
             self.shutdown()
             before_exit()
 
-        process = HandlerProcess(work, {b"h": self.handlers.wake, b"s": self.senders.wake}, on_lost)
-        pid = process.fork()
+        folder = self.journal.arrivals.folder
+        for pool in (self.handlers, self.senders):
+            if isinstance(pool, Workers):
+                pool.settle = GATHER  # the child's pools: a worker holds back wake-ups that come close together
+        process: HandlerProcess | Elsewhere
+        lock, pid = claim(folder), 0
+        if lock is not None:
+            process = HandlerProcess(folder, work, {b"h": self.handlers.wake, b"s": self.senders.wake}, on_lost)
+            pid = process.fork(lock)
+        else:
+            process = Elsewhere(folder, on_lost)
         self.handlers, self.senders = Remote(self.handlers, process, b"h"), Remote(self.senders, process, b"s")
+        self._parse_for_here = False
         return pid
 
     def start(self) -> None:

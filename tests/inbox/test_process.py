@@ -1,4 +1,5 @@
-"""The handler process as a unit: wake-ups reach its pools through the pipe, and it ends with its parent."""
+"""The handler process as a unit: one per machine (its lock), wake-ups reach its pools through the FIFO from any
+process, and it ends with its parent."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import time
 
 import pytest
 
-from bots.inbox.process import HandlerProcess
+from bots.inbox.process import Elsewhere, HandlerProcess, Wakes, claim
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def gone(pid: int) -> bool:
         return True
 
 
-def test_wake_ups_reach_the_childs_pools_by_name_and_stop_ends_it(reports):
+def test_wake_ups_reach_the_childs_pools_by_name_from_any_process_and_stop_ends_it(reports, tmp_path):
     read, write = reports
 
     def work(stopping: threading.Event) -> None:
@@ -51,13 +52,13 @@ def test_wake_ups_reach_the_childs_pools_by_name_and_stop_ends_it(reports):
         stopping.wait()
         os.write(write, b"stopped\n")
 
-    process = HandlerProcess(work, {b"h": lambda n: os.write(write, f"h{n}\n".encode()),
-                                    b"s": lambda n: os.write(write, f"s{n}\n".encode())})
-    process.fork()
+    process = HandlerProcess(tmp_path, work, {b"h": lambda n: os.write(write, f"h{n}\n".encode()),
+                                              b"s": lambda n: os.write(write, f"s{n}\n".encode())})
+    process.fork(claim(tmp_path))
     assert lines(read, 1) == ["started"]
     process.wake(b"s")
     assert lines(read, 1) == ["s1"]
-    process.wake(b"hhh")
+    Wakes(tmp_path).send(b"hhh")  # another worker of the machine
     assert lines(read, 1) == ["h3"]
 
     process.stop(timeout=5)
@@ -65,10 +66,22 @@ def test_wake_ups_reach_the_childs_pools_by_name_and_stop_ends_it(reports):
     assert not process.alive()
 
 
-def test_a_lost_child_is_reported_to_the_parent(reports):
+def test_the_child_holds_the_machines_handler_lock_while_it_lives(reports, tmp_path):
+    process = HandlerProcess(tmp_path, lambda stopping: stopping.wait(), {})
+    process.fork(claim(tmp_path))
+
+    assert claim(tmp_path) is None, "a second worker finds the handler process there"
+    assert Elsewhere(tmp_path).alive()
+    process.stop(timeout=5)
+    lock = claim(tmp_path)
+    assert lock is not None, "the lock is free once the child is gone"
+    os.close(lock)
+
+
+def test_a_lost_child_is_reported_to_the_parent(reports, tmp_path):
     lost = threading.Event()
-    process = HandlerProcess(lambda stopping: os._exit(3), {}, on_lost=lost.set)
-    process.fork()
+    process = HandlerProcess(tmp_path, lambda stopping: os._exit(3), {}, on_lost=lost.set)
+    process.fork(claim(tmp_path))
     deadline = time.monotonic() + 5
     while not lost.is_set() and time.monotonic() < deadline:
         time.sleep(0.01)  # the SIGCHLD handler runs on this, the main, thread
@@ -78,13 +91,14 @@ def test_a_lost_child_is_reported_to_the_parent(reports):
 
 def test_the_child_ends_when_its_parent_is_killed(tmp_path):
     script = textwrap.dedent("""
-        import os, sys, threading
-        from bots.inbox.process import HandlerProcess
+        import sys, threading
+        from pathlib import Path
+        from bots.inbox.process import HandlerProcess, claim
         def work(stopping):
             stopping.wait()
             open(sys.argv[1] + ".stopped", "w").close()
-        process = HandlerProcess(work, {})
-        print(process.fork(), flush=True)
+        folder = Path(sys.argv[1]).parent
+        print(HandlerProcess(folder, work, {}).fork(claim(folder)), flush=True)
         threading.Event().wait()
     """)
     parent = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "child")], stdout=subprocess.PIPE,
@@ -97,3 +111,30 @@ def test_the_child_ends_when_its_parent_is_killed(tmp_path):
         time.sleep(0.02)
     assert gone(child)
     assert (tmp_path / "child.stopped").exists(), "the child stopped its work before it exited"
+
+
+class Recorded:
+    """Stands in for the handler process: records the wake-ups a worker sends it."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def wake(self, pools: bytes) -> None:
+        self.sent.append(pools)
+
+
+def test_a_worker_sends_a_pool_one_wake_up_per_interval_at_most(monkeypatch):
+    from bots.inbox import process as module
+    from bots.workers import Workers
+
+    now = [100.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: now[0])
+    sent = Recorded()
+    remote = module.Remote(Workers("handler", 8, list, lambda jobs: None), sent, b"h")
+
+    remote.wake()
+    remote.wake()  # the handler process is awake: it takes what came meanwhile
+    now[0] += module.WAKE_EVERY * 1.01
+    remote.wake()
+
+    assert sent.sent == [b"h", b"h"]
