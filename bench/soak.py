@@ -7,7 +7,8 @@ replying through a Graph server on loopback: 0 errors, 0 lost, RSS growth under 
 What runs:
 
 - **the server** as ``bench/throughput.py`` serves its whole path: ``gunicorn --worker-class sync
-  --workers 2``, the default SQLite inbox with handler and sender threads in the workers,
+  --workers 2``, the default SQLite inbox with handler and sender threads in the machine's handler
+  process (forked by the first worker; its memory is counted with the workers'),
   ``DATA_DIR`` in a temporary folder; the app is ``bench.replying_bot:app``, whose handler records
   its run (as the counting bot does) and replies ``soak reply to <mid>`` through the outbox, a
   sender thread and the Graph client (retries and idempotency key included);
@@ -298,7 +299,9 @@ def children(parent: int) -> list[int]:
 
 
 def memory(master: int) -> Memory:
-    return Memory(rss_kb(master), {pid: rss_kb(pid) for pid in children(master)})
+    """The master's RSS and each worker's, the handler process (a worker's child) counted as one more."""
+    workers = children(master)
+    return Memory(rss_kb(master), {pid: rss_kb(pid) for pid in workers + [kid for w in workers for kid in children(w)]})
 
 
 @dataclass

@@ -165,12 +165,14 @@ class HandlerProcess:
     def _child(self, parent: int) -> int:
         """The child's life: its own signals, no inherited sockets, the pools' threads, the FIFO read, the wait."""
         stopping = threading.Event()
-        _own_signals(stopping)
+        told, tell = os.pipe()
+        _own_signals(tell)
         _die_with(parent)
         _close_sockets()
         read = self.channel.reader()
         threading.Thread(target=self._read_wakes, args=(read,), name="bots-wakes", daemon=True).start()
-        threading.Thread(target=_watch_parent, args=(parent, stopping), name="bots-parent", daemon=True).start()
+        threading.Thread(target=_stop_when_told, args=(told, stopping), name="bots-stop", daemon=True).start()
+        threading.Thread(target=_watch_parent, args=(parent, tell), name="bots-parent", daemon=True).start()
         self.work(stopping)  # returns once ``stopping`` is set and the pools have stopped
         return 0
 
@@ -221,20 +223,36 @@ class Elsewhere:
                 return
 
 
-def _watch_parent(parent: int, stopping: threading.Event) -> None:
-    """Stop the child once its parent is gone, where ``PR_SET_PDEATHSIG`` is not to be had."""
-    while not stopping.wait(LOOK_EVERY):
-        if os.getppid() != parent:
-            stopping.set()
+def _watch_parent(parent: int, tell: int) -> None:
+    """Tell the child to stop once its parent is gone, where ``PR_SET_PDEATHSIG`` is not to be had."""
+    while os.getppid() == parent:
+        time.sleep(LOOK_EVERY)
+    _tell(tell)
 
 
-def _own_signals(stopping: threading.Event) -> None:
-    """Drop the worker's signal handlers (gunicorn's, its wake-up fd): SIGTERM, SIGINT and SIGQUIT stop the child."""
+def _stop_when_told(told: int, stopping: threading.Event) -> None:
+    """Set ``stopping`` on the first byte down the stop pipe: from an ordinary thread, because a signal handler
+    that sets an event can run inside the same event's ``set`` (a second SIGTERM) and deadlock on its lock."""
+    os.read(told, 1)
+    stopping.set()
+
+
+def _tell(tell: int) -> None:
+    """Write a byte down the stop pipe; safe in a signal handler (no lock), and a full pipe has said it already."""
+    try:
+        os.write(tell, b".")
+    except OSError:
+        pass
+
+
+def _own_signals(tell: int) -> None:
+    """Drop the worker's signal handlers (gunicorn's, its wake-up fd): SIGTERM, SIGINT and SIGQUIT stop the child,
+    through the stop pipe ``tell``."""
     signal.set_wakeup_fd(-1)
     for signum in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCHLD, signal.SIGABRT):
         signal.signal(signum, signal.SIG_DFL)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-        signal.signal(signum, lambda *_: stopping.set())
+        signal.signal(signum, lambda *_: _tell(tell))
 
 
 def _die_with(parent: int) -> None:

@@ -24,7 +24,7 @@ from ..runtime import BotRuntime
 from ..workers import GATHER, IO_LOOK_AHEAD, BatchSize, Workers
 from .heartbeat import Heartbeat
 from .journal import Taken, TakenMessage, owner_name
-from .process import WAKE_EVERY, Elsewhere, HandlerProcess, Remote, claim
+from .process import Elsewhere, HandlerProcess, Remote, claim
 from .retries import RetryPolicy
 from .runner import Runner
 from .sqlite_journal import SQLiteJournal

@@ -43,7 +43,11 @@ def serve(emulator: str, workers: int, **env: str):
     process = start([str(GUNICORN), "app:app", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                      "--worker-class", "sync", "--graceful-timeout", "5"], {"GRAPH_API_URL": emulator, **env})
     url = f"http://127.0.0.1:{port}"
-    wait_for(f"{url}/healthz", process)
+    try:
+        wait_for(f"{url}/healthz", process)
+    except Exception:
+        stop(process)
+        raise
     return url, process
 
 

@@ -138,3 +138,25 @@ def test_a_worker_sends_a_pool_one_wake_up_per_interval_at_most(monkeypatch):
     remote.wake()
 
     assert sent.sent == [b"h", b"h"]
+
+
+def test_a_sigterm_that_comes_while_the_stop_is_under_way_does_not_deadlock_the_child(reports, tmp_path):
+    """SIGTERM from the kernel (its parent died) and from its parent can come together, one while the other's
+    handler is setting the stop event: a handler that set the event itself would then wait on a lock its own
+    thread holds. Here the signal comes while the child's main thread holds that lock."""
+    def work(stopping: threading.Event) -> None:
+        with stopping._cond:  # as inside Event.set when a second signal comes
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)  # the handler runs in here, on this thread
+        stopping.wait()
+
+    process = HandlerProcess(tmp_path, work, {})
+    process.fork(claim(tmp_path))
+    try:
+        deadline = time.monotonic() + 5
+        while process.alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not process.alive()
+    finally:
+        if process.alive():
+            os.kill(process.pid, signal.SIGKILL)
