@@ -24,6 +24,15 @@ def wait_for(predicate, timeout: float = 10.0):
     raise AssertionError("timed out waiting")
 
 
+def gone(pid: int) -> bool:
+    """No such process, or only its zombie is left (a container's init may never reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 class Served:
     """A bot served with the SQLite inbox; ``post`` delivers a signed body through the app."""
 

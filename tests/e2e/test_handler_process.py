@@ -13,6 +13,7 @@ from pathlib import Path
 import requests
 
 from bots.deliveries import Deliveries
+from tests.support import gone
 from tests.support import wait_for as wait_until
 
 from .test_gunicorn import GUNICORN, emulator, free_port, post, replies, start, stop, wait_for
@@ -30,12 +31,11 @@ def sockets(pid: int) -> list[str]:
     return [link for link in links if link.startswith("socket:")]
 
 
-def gone(pid: int) -> bool:
-    """No such process, or only its zombie is left."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
+def answered(url: str, emulator: str) -> None:
+    """A message sent now is answered through the emulator."""
+    before = len(replies(emulator, 0))
+    assert post(url, Deliveries().message("help")).status_code == 200
+    replies(emulator, before + 1)
 
 
 def serve(emulator: str, workers: int, **env: str):
@@ -87,9 +87,7 @@ def test_a_handler_process_that_dies_ends_its_worker_and_a_new_worker_forks_a_ne
         wait_until(lambda: gone(worker), timeout=20)
         _, new_child = handler_process(process.pid, 2)
         assert new_child != child
-        before = len(replies(emulator, 0))
-        assert post(url, Deliveries().message("help")).status_code == 200
-        replies(emulator, before + 1)
+        answered(url, emulator)
     finally:
         stop(process)
 
@@ -107,9 +105,7 @@ def test_sigterm_stops_every_worker_and_the_handler_process(emulator):
 def test_handler_process_0_keeps_the_threads_in_the_worker(emulator):
     url, process = serve(emulator, 1, HANDLER_PROCESS="0")
     try:
-        before = len(replies(emulator, 0))
-        assert post(url, Deliveries().message("help")).status_code == 200
-        replies(emulator, before + 1)
+        answered(url, emulator)
         [worker] = children(process.pid)
         assert children(worker) == []
     finally:
@@ -125,8 +121,6 @@ def test_a_worker_killed_outright_takes_its_handler_process_with_it_and_another_
         wait_until(lambda: gone(child))
         _, new_child = handler_process(process.pid, 2)
         assert new_child != child
-        before = len(replies(emulator, 0))
-        assert post(url, Deliveries().message("help")).status_code == 200
-        replies(emulator, before + 1)
+        answered(url, emulator)
     finally:
         stop(process)

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from bots.inbox.process import Elsewhere, HandlerProcess, Wakes, claim
+from tests.support import gone
 
 
 @pytest.fixture
@@ -34,14 +35,6 @@ def lines(read: int, count: int, timeout: float = 5.0) -> list[str]:
             raise AssertionError(f"the child reported {data!r} within {timeout} s")
         data += os.read(read, 4096)
     return data.decode().split()
-
-
-def gone(pid: int) -> bool:
-    """No such process, or only its zombie is left."""
-    try:
-        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def test_wake_ups_reach_the_childs_pools_by_name_from_any_process_and_stop_ends_it(reports, tmp_path):
